@@ -1,0 +1,1 @@
+"""Root test configuration: every test has a timeout (pyproject sets it)."""
