@@ -1,0 +1,359 @@
+"""known_hosts files: ``HostKeys``, ``HostKeyEntry`` and ``load_host_keys``.
+
+Understood: plain and hashed (``|1|salt|hash``) host names, ``[host]:port``,
+comma-separated names, ``*``/``?`` patterns and ``!`` negation, and
+``@cert-authority`` / ``@revoked`` markers. Lines we do not understand
+(comments, other key types) are kept verbatim when the file is saved.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping, MutableMapping
+
+from ssh_wire import SSHException
+
+from ._util import b64decode_strict
+from .pkey import PathLike, PKey, key_from_blob
+
+_log = logging.getLogger("paramiko.hostkeys")
+_MARKERS = ("@cert-authority", "@revoked")
+_HASH_MAGIC = "|1|"
+
+
+class InvalidHostKey(SSHException):
+    """A known_hosts line names a supported key type but its key data is bad."""
+
+    def __init__(self, line: str, exc: BaseException) -> None:
+        """Record the offending ``line`` and the error ``exc`` it raised."""
+        super().__init__(line, exc)
+        self.line = line
+        self.exc = exc
+
+    def __str__(self) -> str:
+        """What went wrong, with the start of the line."""
+        return f"invalid host key line {self.line.strip()[:80]!r}: {self.exc}"
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """An OpenSSH host pattern (``*`` and ``?`` wildcards only) as a regex."""
+    parts = ("." if c == "?" else ".*" if c == "*" else re.escape(c) for c in pattern.lower())
+    return re.compile("".join(parts) + r"\Z", re.S)
+
+
+class HostKeyEntry:
+    """One known_hosts line: its host names, key, optional marker
+    (``@cert-authority`` or ``@revoked``) and trailing comment."""
+
+    def __init__(
+        self,
+        hostnames: list[str] | None = None,
+        key: PKey | None = None,
+        marker: str | None = None,
+        comment: str | None = None,
+    ) -> None:
+        """An entry for ``hostnames`` (plain, hashed or patterns) and ``key``."""
+        self.valid = hostnames is not None and key is not None
+        self.hostnames: list[str] = list(hostnames) if hostnames is not None else []
+        self.key = key
+        self.marker = marker
+        self.comment = comment
+        self._raw: str | None = None
+
+    @classmethod
+    def _verbatim(cls, line: str) -> HostKeyEntry:
+        entry = cls()
+        entry._raw = line.rstrip("\r\n")
+        return entry
+
+    @classmethod
+    def from_line(cls, line: str, lineno: int | None = None) -> HostKeyEntry | None:
+        """Parse a known_hosts line; None for blank lines, comments, malformed
+        lines and unsupported key types. ``InvalidHostKey`` when the key data
+        of a supported type is bad."""
+        fields = line.strip().split(None, 1)
+        if not fields or fields[0].startswith("#"):
+            return None
+        marker = None
+        if fields[0].startswith("@"):
+            if fields[0] not in _MARKERS or len(fields) < 2:
+                _log.info("line %s: unknown marker %r", lineno, fields[0])
+                return None
+            marker = fields[0]
+            fields = fields[1].split(None, 1)
+        rest = " ".join(fields).split(None, 3)
+        if len(rest) < 3:
+            _log.info("line %s: not enough fields", lineno)
+            return None
+        names, keytype, b64 = rest[0], rest[1], rest[2]
+        if keytype not in PKey._registry:
+            _log.info("line %s: unsupported key type %r", lineno, keytype)
+            return None
+        try:
+            key = key_from_blob(b64decode_strict(b64, "known_hosts key"))
+        except SSHException as exc:
+            raise InvalidHostKey(line, exc) from exc
+        if key.get_name() != keytype:
+            raise InvalidHostKey(line, SSHException(f"key type {keytype} holds a {key.get_name()} key"))
+        comment = rest[3].strip() if len(rest) > 3 else None
+        return cls([n for n in names.split(",") if n], key, marker=marker, comment=comment or None)
+
+    def to_line(self) -> str | None:
+        """The entry as a known_hosts line (with newline), or None when it is
+        not a valid entry."""
+        if self._raw is not None:
+            return self._raw + "\n"
+        if not self.valid or self.key is None or not self.hostnames:
+            return None
+        parts = [self.marker] if self.marker else []
+        parts += [",".join(self.hostnames), self.key.get_name(), self.key.get_base64()]
+        if self.comment:
+            parts.append(self.comment)
+        return " ".join(parts) + "\n"
+
+    def matches(self, hostname: str) -> bool:
+        """Whether ``hostname`` (``host`` or ``[host]:port``) matches this
+        entry's names: plain, hashed, or a pattern not negated by ``!``."""
+        lower = hostname.lower()
+        found = False
+        for name in self.hostnames:
+            if name.startswith(_HASH_MAGIC):
+                if name == hostname or (
+                    not hostname.startswith(_HASH_MAGIC) and hmac.compare_digest(_try_hash(hostname, name), name)
+                ):
+                    found = True
+            elif name.startswith("!"):
+                if _name_match(lower, name[1:]):
+                    return False
+            elif _name_match(lower, name):
+                found = True
+        return found
+
+    def __repr__(self) -> str:
+        """A short description for debugging."""
+        if self._raw is not None:
+            return f"<HostKeyEntry verbatim {self._raw[:40]!r}>"
+        return f"<HostKeyEntry {self.hostnames!r}: {self.key!r}>"
+
+
+def _name_match(lower: str, name: str) -> bool:
+    if "*" in name or "?" in name:
+        return _glob(name).match(lower) is not None
+    return name.lower() == lower
+
+
+def _try_hash(hostname: str, salted: str) -> str:
+    try:
+        return HostKeys.hash_host(hostname, salted)
+    except SSHException:
+        return ""
+
+
+class _SubDict(MutableMapping[str, PKey]):
+    """The keys of one host, by key type; changes go back to the HostKeys."""
+
+    def __init__(self, hostname: str, entries: list[HostKeyEntry], hostkeys: HostKeys) -> None:
+        self._hostname = hostname
+        self._entries = entries
+        self._hostkeys = hostkeys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(e.key.get_name() for e in self._entries if e.key is not None))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def __getitem__(self, key: str) -> PKey:
+        for e in self._entries:
+            if e.key is not None and e.key.get_name() == key:
+                return e.key
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, val: PKey) -> None:
+        for e in self._entries:
+            if e.key is not None and e.key.get_name() == key:
+                e.key = val
+                return
+        entry = HostKeyEntry([self._hostname], val)
+        self._entries.append(entry)
+        self._hostkeys._entries.append(entry)
+
+    def __delitem__(self, key: str) -> None:
+        for e in list(self._entries):
+            if e.key is not None and e.key.get_name() == key:
+                self._entries.remove(e)
+                self._hostkeys._entries.remove(e)
+                return
+        raise KeyError(key)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+class HostKeys(MutableMapping[str, MutableMapping[str, PKey]]):
+    """A known_hosts file in memory: a mapping of hostname -> {keytype: key}.
+
+    ``load`` reads OpenSSH's format (hashed names, ``[host]:port``, markers),
+    ``save`` writes it back keeping what it did not understand, ``lookup``
+    and ``check`` answer "which keys" and "is this the key" for a host.
+    """
+
+    def __init__(self, filename: PathLike | None = None) -> None:
+        """Empty, or loaded from ``filename``."""
+        self._entries: list[HostKeyEntry] = []
+        if filename is not None:
+            self.load(filename)
+
+    def add(self, hostname: str, keytype: str, key: PKey) -> None:
+        """Add (or replace) the ``keytype`` key of ``hostname``. ``hostname`` may
+        be a name, ``[name]:port`` or a value from ``hash_host``."""
+        for e in self._entries:
+            if e.marker is None and hostname in e.hostnames and e.key is not None and e.key.get_name() == keytype:
+                e.key = key
+                return
+        self._entries.append(HostKeyEntry([hostname], key))
+
+    def load(self, filename: PathLike) -> None:
+        """Add the entries of a known_hosts file. Bad lines are skipped for
+        lookups (and kept for ``save``); names already known with the same key
+        are not added twice."""
+        # Verbatim and marker lines already held are not added again, so that
+        # loading the same file twice (as SSHClient.save_host_keys does) is harmless.
+        seen = {e.to_line() for e in self._entries if e._raw is not None or e.marker is not None}
+        with open(os.fspath(filename), encoding="utf-8", errors="surrogateescape") as f:
+            for lineno, line in enumerate(f, 1):
+                try:
+                    entry = HostKeyEntry.from_line(line, lineno)
+                except InvalidHostKey as exc:
+                    _log.info("line %d of %s: %s", lineno, filename, exc)
+                    entry = None
+                if entry is None:
+                    if line.strip():
+                        entry = HostKeyEntry._verbatim(line)
+                elif entry.marker is None and entry.key is not None:
+                    for h in list(entry.hostnames):
+                        if self.check(h, entry.key):
+                            entry.hostnames.remove(h)
+                    if not entry.hostnames:
+                        continue
+                    self._entries.append(entry)
+                    continue
+                if entry is None or entry.to_line() in seen:
+                    continue
+                seen.add(entry.to_line())
+                self._entries.append(entry)
+
+    def save(self, filename: PathLike) -> None:
+        """Write every entry to ``filename`` in known_hosts format."""
+        with open(os.fspath(filename), "w", encoding="utf-8", errors="surrogateescape") as f:
+            for e in self._entries:
+                line = e.to_line()
+                if line:
+                    f.write(line)
+
+    def _host_entries(self, hostname: str) -> list[HostKeyEntry]:
+        return [e for e in self._entries if e.valid and e.marker is None and e.matches(hostname)]
+
+    def lookup(self, hostname: str) -> MutableMapping[str, PKey] | None:
+        """The keys known for ``hostname`` as a dict-like keytype -> PKey, or
+        None when there are none."""
+        entries = self._host_entries(hostname)
+        return _SubDict(hostname, entries, self) if entries else None
+
+    def is_revoked(self, key: PKey) -> bool:
+        """Whether an ``@revoked`` line lists ``key``."""
+        return any(e.marker == "@revoked" and e.key == key for e in self._entries)
+
+    def cert_authorities(self, hostname: str) -> list[PKey]:
+        """The ``@cert-authority`` keys that apply to ``hostname``."""
+        return [
+            e.key for e in self._entries if e.marker == "@cert-authority" and e.key is not None and e.matches(hostname)
+        ]
+
+    def check(self, hostname: str, key: PKey) -> bool:
+        """True when ``key`` is a known, unrevoked key of ``hostname``."""
+        known = self.lookup(hostname)
+        if known is None or self.is_revoked(key):
+            return False
+        host_key = known.get(key.get_name())
+        return host_key is not None and host_key.asbytes() == key.asbytes()
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries = []
+
+    @property
+    def entries(self) -> list[HostKeyEntry]:
+        """The entries in file order (verbatim lines included)."""
+        return self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        """The host names (as written), each once, in file order."""
+        names: dict[str, None] = {}
+        for e in self._entries:
+            if e.valid and e.marker is None:
+                names.update(dict.fromkeys(e.hostnames))
+        return iter(names)
+
+    def __len__(self) -> int:
+        """How many distinct host names there are."""
+        return len(list(iter(self)))
+
+    def __getitem__(self, hostname: str) -> MutableMapping[str, PKey]:
+        """The keys of ``hostname`` (as ``lookup``); KeyError when none."""
+        found = self.lookup(hostname)
+        if found is None:
+            raise KeyError(hostname)
+        return found
+
+    def __setitem__(self, hostname: str, entry: Mapping[str, PKey]) -> None:
+        """Add or replace each keytype -> key of ``entry`` for ``hostname``."""
+        for keytype, key in entry.items():
+            self.add(hostname, keytype, key)
+
+    def __delitem__(self, hostname: str) -> None:
+        """Forget ``hostname`` (plain or hashed entries); KeyError when unknown."""
+        hit = False
+        for e in list(self._host_entries(hostname)):
+            if hostname in e.hostnames and len(e.hostnames) > 1:
+                e.hostnames.remove(hostname)
+                hit = True
+            elif hostname in e.hostnames or any(n.startswith(_HASH_MAGIC) for n in e.hostnames):
+                self._entries.remove(e)
+                hit = True
+        if not hit:
+            raise KeyError(hostname)
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        """The host names (as written: hashed names stay hashed), in order."""
+        return list(iter(self))
+
+    def values(self) -> list[MutableMapping[str, PKey]]:  # type: ignore[override]
+        """The keytype -> key mapping of each host name, in ``keys()`` order."""
+        return [self[h] for h in self.keys()]
+
+    @staticmethod
+    def hash_host(hostname: str, salt: str | bytes | None = None) -> str:
+        """The hashed form ``|1|salt|hash`` of ``hostname`` (HMAC-SHA1 keyed
+        by the salt); ``salt`` may be raw bytes, base64 text or a whole hashed
+        name whose salt is reused. A random 20-byte salt when None."""
+        if salt is None:
+            raw = os.urandom(hashlib.sha1().digest_size)
+        elif isinstance(salt, str):
+            if salt.startswith(_HASH_MAGIC):
+                salt = salt.split("|")[2]
+            raw = b64decode_strict(salt, "hashed host salt")
+        else:
+            raw = bytes(salt)
+        digest = hmac.new(raw, hostname.encode("utf-8"), hashlib.sha1).digest()
+        return f"{_HASH_MAGIC}{base64.b64encode(raw).decode()}|{base64.b64encode(digest).decode()}"
+
+
+def load_host_keys(filename: PathLike) -> HostKeys:
+    """Read a known_hosts file: a mapping of hostname -> keytype -> PKey."""
+    return HostKeys(filename)
