@@ -17,4 +17,6 @@ def test_wire_has_no_dependencies_on_other_layers() -> None:
 @pytest.mark.skipif(os.environ.get("TOX_ENV_NAME") != "wire", reason="only meaningful in the wire-only tox env")
 def test_upper_layers_are_absent_in_the_wire_env() -> None:
     for name in ("ssh_keys", "ssh_transport", "ssh_sftp", "ssh_agent", "paramiko"):
-        assert importlib.util.find_spec(name) is None, name
+        spec = importlib.util.find_spec(name)
+        # tests/ is on sys.path, so tests/paramiko shows up as an empty namespace package
+        assert spec is None or spec.origin is None, name
