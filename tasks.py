@@ -27,7 +27,7 @@ def _venv(path: Path) -> Path:
     """Create ``path`` as a virtual environment once; return its python."""
     python = path / "bin" / "python"
     if not python.exists():
-        print(f"* creating {path.relative_to(ROOT)}", flush=True)
+        print(f"* creating {path}", flush=True)
         venv.EnvBuilder(with_pip=True).create(path)
         _run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"])
     return python
@@ -52,7 +52,7 @@ def test(envs: str, pytest_args: list[str]) -> None:
 
 def demo(args: list[str]) -> None:
     """Install the stack into ``.venv`` and run the loopback demo."""
-    python = _venv(ROOT / ".venv")
+    python = _venv(Path(os.environ.get("DEMO_VENV", ROOT / ".venv")))
     _run([str(python), "-m", "pip", "install", "-q", *(f"./packages/{p}" for p in PACKAGES), "rich"])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     _run([str(python), "-m", "paramiko.demo", *(args or ["loopback"])], env=env)

@@ -220,9 +220,9 @@ class Message:
         self._data += raw
         return self
 
-    def add_list(self, items: Iterable[str | bytes]) -> Message:
+    def add_list(self, l: Iterable[str | bytes]) -> Message:  # noqa: E741 - the documented parameter name
         """Append a name-list (the names joined by commas, as one string)."""
-        self.add_string(b",".join(_to_bytes(x) for x in items))
+        self.add_string(b",".join(_to_bytes(x) for x in l))
         return self
 
     def _add(self, item: Any) -> None:

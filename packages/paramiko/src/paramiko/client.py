@@ -1,0 +1,539 @@
+"""``SSHClient``: the high-level client most programs use.
+
+Connect (TCP or any socket-like object such as ``ProxyCommand``), check the
+server's host key against known_hosts (``[host]:port`` for ports other than
+22), authenticate (an explicit key, key files, the SSH agent, ``~/.ssh/id_*``,
+a password, keyboard-interactive), then run commands, open shells and SFTP
+sessions. Unknown host keys go to a ``MissingHostKeyPolicy``: ``RejectPolicy``
+(the default), ``AutoAddPolicy`` or ``WarningPolicy``.
+"""
+
+from __future__ import annotations
+
+import errno
+import getpass
+import logging
+import os
+import socket
+import warnings
+from binascii import hexlify
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ssh_keys import HostKeys, PKey, load_private_key_file
+from ssh_transport.channel import Channel, ChannelFile, ChannelStderrFile, ChannelStdinFile
+from ssh_wire import AuthenticationException, BadHostKeyException, NoValidConnectionsError, SSHException
+
+if TYPE_CHECKING:
+    from ssh_transport.transport import Transport
+
+__all__ = ["AutoAddPolicy", "MissingHostKeyPolicy", "RejectPolicy", "SSHClient", "WarningPolicy"]
+
+SSH_PORT = 22
+_TWO_FACTOR = frozenset({"password", "keyboard-interactive"})
+# The default identity files, in the order they are tried.
+_DEFAULT_KEY_NAMES = ("id_rsa", "id_ecdsa", "id_ed25519", "id_dsa")
+_C = TypeVar("_C", bound="SSHClient")
+
+
+class _TransportFactory(Protocol):
+    def __call__(self, sock: Any, *, gss_kex: bool, gss_deleg_creds: bool, disabled_algorithms: Any) -> Any: ...
+
+
+class MissingHostKeyPolicy:
+    """What to do when a server's host key is not in known_hosts.
+
+    Subclass and override ``missing_host_key``: raise to refuse the
+    connection, return to accept it.
+    """
+
+    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
+        """Accept or refuse ``key`` for ``hostname`` (``[host]:port`` for
+        non-standard ports). The base class accepts silently."""
+
+
+class AutoAddPolicy(MissingHostKeyPolicy):
+    """Accept unknown host keys, remember them, and save them to the file
+    given to ``load_host_keys`` (if any)."""
+
+    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
+        """Add the key to the client's host keys (and its known_hosts file)."""
+        client._host_keys.add(hostname, key.get_name(), key)
+        if client._host_keys_filename is not None:
+            client.save_host_keys(client._host_keys_filename)
+        client._log(logging.DEBUG, f"Adding {key.get_name()} host key for {hostname}: {_fingerprint(key)}")
+
+
+class RejectPolicy(MissingHostKeyPolicy):
+    """Refuse servers whose host key is unknown (the default)."""
+
+    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
+        """Raise ``SSHException``."""
+        client._log(logging.DEBUG, f"Rejecting {key.get_name()} host key for {hostname}: {_fingerprint(key)}")
+        raise SSHException(f"Server {hostname!r} not found in known_hosts")
+
+
+class WarningPolicy(MissingHostKeyPolicy):
+    """Accept unknown host keys but issue a Python warning (not saved)."""
+
+    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
+        """Warn with ``warnings.warn`` and carry on."""
+        warnings.warn(f"Unknown {key.get_name()} host key for {hostname}: {_fingerprint(key)}", stacklevel=2)
+
+
+def _fingerprint(key: PKey) -> str:
+    """The key's MD5 fingerprint in hex, as paramiko logs it."""
+    return hexlify(key.get_fingerprint()).decode()
+
+
+def _granted(chan: Channel, ok: bool, what: str) -> None:
+    """Raise (as paramiko does) when the server refused a channel request."""
+    if not ok:
+        raise SSHException(f"Channel request failed: {what} refused by the server")
+
+
+def _key_type(algorithm: str) -> str:
+    """The key type behind a host key algorithm (rsa-sha2-* are ssh-rsa keys)."""
+    return "ssh-rsa" if algorithm in ("rsa-sha2-256", "rsa-sha2-512") else algorithm
+
+
+class SSHClient:
+    """A session with one SSH server: connect, authenticate, then
+    ``exec_command``, ``invoke_shell`` or ``open_sftp``.
+
+    Usable as a context manager (``close`` at the end).
+    """
+
+    def __init__(self) -> None:
+        """A client with no host keys and the ``RejectPolicy``."""
+        self._system_host_keys = HostKeys()
+        self._host_keys = HostKeys()
+        self._host_keys_filename: str | None = None
+        self._log_channel: str | None = None
+        self._policy: MissingHostKeyPolicy = RejectPolicy()
+        self._transport: Transport | None = None
+        self._agent: Any = None
+
+    def __enter__(self: _C) -> _C:
+        """Use in a ``with`` block; the client is closed at the end."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the client."""
+        self.close()
+
+    # -- host keys --------------------------------------------------------------
+
+    def load_system_host_keys(self, filename: str | os.PathLike[str] | None = None) -> None:
+        """Load known host keys that are read but never written back. With no
+        ``filename``, ``~/.ssh/known_hosts`` is tried (silently skipped if
+        unreadable).
+
+        :raises IOError: if an explicitly named file cannot be read.
+        """
+        if filename is None:
+            default = os.path.expanduser("~/.ssh/known_hosts")
+            try:
+                self._system_host_keys.load(default)
+            except OSError:
+                pass
+            return
+        self._system_host_keys.load(filename)
+
+    def load_host_keys(self, filename: str | os.PathLike[str]) -> None:
+        """Load host keys from ``filename`` and remember it: keys added later
+        (``AutoAddPolicy``) are saved back there.
+
+        :raises IOError: if the file cannot be read.
+        """
+        self._host_keys_filename = os.fspath(filename)
+        self._host_keys.load(filename)
+
+    def save_host_keys(self, filename: str | os.PathLike[str]) -> None:
+        """Write the (non-system) host keys to ``filename`` in known_hosts
+        format, merging in entries added to the loaded file meanwhile."""
+        path = os.fspath(filename)
+        if self._host_keys_filename is not None and os.path.exists(self._host_keys_filename):
+            self._host_keys.load(self._host_keys_filename)
+        lines = [line for line in (e.to_line() for e in self._host_keys.entries) if line]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write("".join(line if line.endswith("\n") else line + "\n" for line in lines))
+
+    def get_host_keys(self) -> HostKeys:
+        """The client's own (writable) host keys."""
+        return self._host_keys
+
+    def set_log_channel(self, name: str) -> None:
+        """Log the transport under logger ``name``."""
+        self._log_channel = name
+
+    def set_missing_host_key_policy(self, policy: MissingHostKeyPolicy | type[MissingHostKeyPolicy]) -> None:
+        """Decide what happens with unknown servers; a policy class is
+        instantiated for you."""
+        if isinstance(policy, type):
+            policy = policy()
+        self._policy = policy
+
+    # -- connecting --------------------------------------------------------------
+
+    def connect(
+        self,
+        hostname: str,
+        port: int = SSH_PORT,
+        username: str | None = None,
+        password: str | None = None,
+        pkey: PKey | None = None,
+        key_filename: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+        timeout: float | None = None,
+        allow_agent: bool = True,
+        look_for_keys: bool = True,
+        compress: bool = False,
+        sock: Any = None,
+        gss_auth: bool = False,
+        gss_kex: bool = False,
+        gss_deleg_creds: bool = True,
+        gss_host: str | None = None,
+        banner_timeout: float | None = None,
+        auth_timeout: float | None = None,
+        channel_timeout: float | None = None,
+        gss_trust_dns: bool = True,
+        passphrase: str | None = None,
+        disabled_algorithms: Mapping[str, Iterable[str]] | None = None,
+        transport_factory: _TransportFactory | None = None,
+        auth_strategy: Any = None,
+    ) -> None:
+        """Connect and authenticate to ``hostname``.
+
+        The host key is checked against the system and client host keys
+        (``[hostname]:port`` when ``port`` is not 22) before authenticating:
+        a different key raises ``BadHostKeyException``, an unknown one goes to
+        the missing-host-key policy. Authentication tries, in order: ``pkey``,
+        ``key_filename``, agent keys (``allow_agent``), ``~/.ssh/id_*``
+        (``look_for_keys``), then ``password`` (with keyboard-interactive as
+        fallback). ``passphrase`` decrypts key files (``password`` is used if
+        it is None). ``sock`` replaces the TCP connection (a socket, a
+        ``Channel`` or a ``ProxyCommand``). GSS-API arguments are accepted and
+        ignored. ``auth_strategy`` (an object with ``authenticate(transport)``)
+        replaces the built-in order.
+
+        :raises BadHostKeyException: the server's key does not match.
+        :raises AuthenticationException: authentication failed.
+        :raises NoValidConnectionsError: no address of ``hostname`` answered.
+        :raises SSHException: any other SSH failure.
+        :raises socket.error: a network error while connecting.
+        """
+        if sock is None:
+            sock = self._open_socket(hostname, port, timeout)
+        factory: Any = transport_factory
+        if factory is None:
+            from ssh_transport.transport import Transport
+
+            factory = Transport
+        algorithms = {k: list(v) for k, v in disabled_algorithms.items()} if disabled_algorithms else None
+        t = factory(sock, gss_kex=gss_kex, gss_deleg_creds=gss_deleg_creds, disabled_algorithms=algorithms)
+        self._transport = t
+        try:
+            self._negotiate(t, hostname, port, timeout, compress, banner_timeout, auth_timeout, channel_timeout)
+            if username is None:
+                username = getpass.getuser()
+            if key_filename is None:
+                key_filenames: list[str] = []
+            elif isinstance(key_filename, (str, os.PathLike)):
+                key_filenames = [os.fspath(key_filename)]
+            else:
+                key_filenames = [os.fspath(k) for k in key_filename]
+            if auth_strategy is not None:
+                auth_strategy.authenticate(t)
+            else:
+                self._auth(username, password, pkey, key_filenames, allow_agent, look_for_keys, passphrase)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_socket(self, hostname: str, port: int, timeout: float | None) -> socket.socket:
+        """A TCP connection to the first address of ``hostname`` that accepts.
+
+        Every address is tried; refusals are collected and reported together
+        (``NoValidConnectionsError``), other errors are raised at once.
+        """
+        infos = socket.getaddrinfo(hostname, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+        errors: dict[tuple[Any, ...], BaseException] = {}
+        seen: set[tuple[Any, ...]] = set()
+        candidates = []
+        for family, _, _, _, addr in infos:
+            if addr not in seen:
+                seen.add(addr)
+                candidates.append((family, addr))
+        for family, addr in candidates:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                if timeout is not None:
+                    sock.settimeout(timeout)
+                sock.connect(addr)
+            except OSError as exc:
+                sock.close()
+                if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+                    raise
+                errors[tuple(addr)] = exc
+                continue
+            # ``timeout`` is for the TCP connect; the transport times its own waits
+            sock.settimeout(None)
+            return sock
+        raise NoValidConnectionsError(errors)
+
+    def _known_keys(self, server_hostkey_name: str) -> Mapping[str, PKey] | None:
+        """The known keys for the host (system file first), or None."""
+        for keys in (self._system_host_keys, self._host_keys):
+            found = keys.lookup(server_hostkey_name)
+            if found is not None:
+                return found
+        return None
+
+    def _negotiate(
+        self,
+        t: Any,
+        hostname: str,
+        port: int,
+        timeout: float | None,
+        compress: bool,
+        banner_timeout: float | None,
+        auth_timeout: float | None,
+        channel_timeout: float | None,
+    ) -> None:
+        """Set the transport up, run key exchange and check the host key."""
+        if self._log_channel is not None:
+            t.set_log_channel(self._log_channel)
+        t.use_compression(compress=compress)
+        if banner_timeout is not None:
+            t.banner_timeout = banner_timeout
+        if auth_timeout is not None:
+            t.auth_timeout = auth_timeout
+        if channel_timeout is not None:
+            t.channel_timeout = channel_timeout
+        server_hostkey_name = hostname if port == SSH_PORT else f"[{hostname}]:{port}"
+        known = self._known_keys(server_hostkey_name)
+        if known is not None:
+            # ask for a key type we can check, as OpenSSH does
+            types = set(known)
+            options = t.get_security_options()
+            current = list(options.key_types)
+            preferred = [a for a in current if _key_type(a) in types]
+            if preferred:
+                options.key_types = preferred + [a for a in current if a not in preferred]
+        t.start_client(timeout=timeout)
+        server_key = t.get_remote_server_key()
+        if self._system_host_keys.is_revoked(server_key) or self._host_keys.is_revoked(server_key):
+            raise BadHostKeyException(hostname, server_key, server_key)
+        if known is None:
+            self._policy.missing_host_key(self, server_hostkey_name, server_key)
+            return
+        expected = known.get(server_key.get_name())
+        if expected is None or expected.asbytes() != server_key.asbytes():
+            if expected is None:
+                expected = next(iter(known.values()))
+            raise BadHostKeyException(hostname, server_key, expected)
+
+    # -- authentication ------------------------------------------------------------
+
+    def _candidate_keys(
+        self,
+        pkey: PKey | None,
+        key_filenames: list[str],
+        allow_agent: bool,
+        look_for_keys: bool,
+        passphrase: str | None,
+        errors: list[Exception],
+    ) -> Iterator[tuple[str, Any]]:
+        """The keys to offer, in paramiko's order, loaded lazily; a file that
+        cannot be loaded is recorded in ``errors`` and skipped."""
+        if pkey is not None:
+            yield "explicit key", pkey
+        for filename in key_filenames:
+            key = self._load_key(filename, passphrase, errors)
+            if key is not None:
+                yield filename, key
+        if allow_agent:
+            if self._agent is None:
+                try:
+                    from ssh_agent import Agent
+
+                    self._agent = Agent()
+                except (ImportError, OSError, SSHException) as exc:
+                    self._log(logging.DEBUG, f"No SSH agent: {exc}")
+            if self._agent is not None:
+                try:
+                    agent_keys = list(self._agent.get_keys())
+                except (OSError, SSHException) as exc:
+                    self._log(logging.DEBUG, f"SSH agent failed: {exc}")
+                    agent_keys = []
+                for key in agent_keys:
+                    yield f"agent key {_fingerprint(key)}", key
+        if look_for_keys:
+            for name in _DEFAULT_KEY_NAMES:
+                for directory in ("~/.ssh", "~/ssh"):
+                    path = os.path.expanduser(f"{directory}/{name}")
+                    if os.path.isfile(path):
+                        key = self._load_key(path, passphrase, errors)
+                        if key is not None:
+                            yield path, key
+
+    def _load_key(self, filename: str, passphrase: str | None, errors: list[Exception]) -> PKey | None:
+        """A private key from ``filename`` (with a ``-cert.pub`` beside it
+        loaded as its certificate when supported), or None."""
+        try:
+            key = load_private_key_file(filename, passphrase)
+        except (OSError, SSHException, ValueError) as exc:
+            self._log(logging.DEBUG, f"Cannot use key file {filename}: {exc}")
+            errors.append(exc if not isinstance(exc, ValueError) else SSHException(str(exc)))
+            return None
+        cert = f"{filename}-cert.pub"
+        load_cert = getattr(key, "load_certificate", None)
+        if load_cert is not None and os.path.isfile(cert):
+            try:
+                load_cert(cert)
+            except (OSError, SSHException, ValueError) as exc:
+                self._log(logging.DEBUG, f"Cannot use certificate {cert}: {exc}")
+        return key
+
+    def _auth(
+        self,
+        username: str,
+        password: str | None,
+        pkey: PKey | None,
+        key_filenames: list[str],
+        allow_agent: bool,
+        look_for_keys: bool,
+        passphrase: str | None,
+    ) -> None:
+        """Try each authentication source in turn until the server lets us in.
+
+        A key that is accepted with more methods required (partial success)
+        moves on to the password / keyboard-interactive step.
+        """
+        t = self._transport
+        assert t is not None
+        errors: list[Exception] = []
+        if passphrase is None and password is not None:
+            passphrase = password
+        remaining: set[str] = set()
+        for label, key in self._candidate_keys(pkey, key_filenames, allow_agent, look_for_keys, passphrase, errors):
+            try:
+                self._log(logging.DEBUG, f"Trying {label} ({key.get_name()})")
+                remaining = set(t.auth_publickey(username, key))
+            except SSHException as exc:
+                errors.append(exc)
+                continue
+            if not remaining:
+                return
+            if remaining & _TWO_FACTOR:
+                break
+        if password is not None:
+            try:
+                t.auth_password(username, password)
+                return
+            except SSHException as exc:
+                errors.append(exc)
+        elif remaining & _TWO_FACTOR:
+            try:
+                t.auth_interactive_dumb(username)
+                return
+            except SSHException as exc:
+                errors.append(exc)
+            except EOFError:  # no terminal to answer the prompts on
+                errors.append(AuthenticationException("keyboard-interactive needs a terminal"))
+        if errors:
+            raise errors[-1]
+        raise SSHException("No authentication methods available")
+
+    # -- using the session ---------------------------------------------------------
+
+    def get_transport(self) -> Transport | None:
+        """The underlying ``Transport`` (None before ``connect``/after ``close``)."""
+        return self._transport
+
+    def _active_transport(self) -> Transport:
+        t = self._transport
+        if t is None or not t.is_active():
+            raise SSHException("SSH session not active")
+        return t
+
+    def exec_command(
+        self,
+        command: str | bytes,
+        bufsize: int = -1,
+        timeout: float | None = None,
+        get_pty: bool = False,
+        environment: Mapping[str, str] | None = None,
+    ) -> tuple[ChannelStdinFile, ChannelFile, ChannelStderrFile]:
+        """Run ``command`` on the server in a new channel.
+
+        Returns ``(stdin, stdout, stderr)`` files (``stdout.channel`` gives
+        the channel, e.g. for ``recv_exit_status()``). ``timeout`` applies to
+        opening the channel and to every read/write on it; ``environment`` is
+        sent as env requests (the server may ignore them).
+
+        :raises SSHException: the server refused the channel or the command.
+        """
+        chan = self._active_transport().open_session(timeout=timeout)
+        try:
+            chan.settimeout(timeout)
+            if get_pty:
+                _granted(chan, chan.get_pty(), "pty-req")
+            if environment:
+                chan.update_environment(dict(environment))
+            _granted(chan, chan.exec_command(command), "exec")
+        except BaseException:
+            chan.close()
+            raise
+        stdin = chan.makefile_stdin("wb", bufsize)
+        stdout = chan.makefile("r", bufsize)
+        stderr = chan.makefile_stderr("r", bufsize)
+        return stdin, stdout, stderr
+
+    def invoke_shell(
+        self,
+        term: str = "vt100",
+        width: int = 80,
+        height: int = 24,
+        width_pixels: int = 0,
+        height_pixels: int = 0,
+        environment: Mapping[str, str] | None = None,
+    ) -> Channel:
+        """Start an interactive shell on a pseudo-terminal; returns the channel.
+
+        :raises SSHException: the server refused the channel or the shell.
+        """
+        chan = self._active_transport().open_session()
+        try:
+            _granted(chan, chan.get_pty(term, width, height, width_pixels, height_pixels), "pty-req")
+            if environment:
+                chan.update_environment(dict(environment))
+            _granted(chan, chan.invoke_shell(), "shell")
+        except BaseException:
+            chan.close()
+            raise
+        return chan
+
+    def open_sftp(self) -> Any:
+        """An ``SFTPClient`` on a new channel of this session."""
+        return self._active_transport().open_sftp_client()
+
+    def close(self) -> None:
+        """Close the session and the agent connection (safe to call twice)."""
+        t, self._transport = self._transport, None
+        if t is not None:
+            t.close()
+        agent, self._agent = self._agent, None
+        if agent is not None:
+            try:
+                agent.close()
+            except (OSError, SSHException):
+                pass
+
+    def _log(self, level: int, msg: str) -> None:
+        """Log through the transport's logger (or the client's channel)."""
+        logging.getLogger(self._log_channel or "paramiko.client").log(level, msg)
