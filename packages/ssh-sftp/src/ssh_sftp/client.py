@@ -1,0 +1,733 @@
+"""``SFTPClient``: the client side of SFTP v3 over any channel-like stream.
+
+Requests carry a number; replies may come back in any order. One reader at a
+time (under ``_read_lock``) pulls replies off the stream and routes each to
+whoever waits for it: a blocking caller, or a file object collecting
+pipelined writes and prefetched reads.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import IO, Any, Protocol
+
+from ssh_wire import Message, ProtocolError
+
+from .attributes import SFTPAttributes
+from .errors import SFTPError, status_to_exception
+from .file import SFTPFile
+from .sftp import (
+    _VERSION,
+    CMD_ATTRS,
+    CMD_CLOSE,
+    CMD_EXTENDED,
+    CMD_EXTENDED_REPLY,
+    CMD_HANDLE,
+    CMD_INIT,
+    CMD_LSTAT,
+    CMD_MKDIR,
+    CMD_NAME,
+    CMD_NAMES,
+    CMD_OPEN,
+    CMD_OPENDIR,
+    CMD_READDIR,
+    CMD_READLINK,
+    CMD_REALPATH,
+    CMD_REMOVE,
+    CMD_RENAME,
+    CMD_RMDIR,
+    CMD_SETSTAT,
+    CMD_STAT,
+    CMD_STATUS,
+    CMD_SYMLINK,
+    CMD_VERSION,
+    EXT_HARDLINK,
+    EXT_LIMITS,
+    EXT_POSIX_RENAME,
+    EXT_STATVFS,
+    HDR_ID,
+    SFTP_EOF,
+    SFTP_FLAG_APPEND,
+    SFTP_FLAG_CREATE,
+    SFTP_FLAG_EXCL,
+    SFTP_FLAG_READ,
+    SFTP_FLAG_TRUNC,
+    SFTP_FLAG_WRITE,
+    SFTP_OK,
+    U32,
+    BaseSFTP,
+)
+from .statvfs import SFTPStatVFS
+
+__all__ = ["SFTP", "SFTPClient"]
+
+Callback = Callable[[int, int], object]
+
+# Without limits@openssh.com, every server accepts 32 KiB reads and writes.
+DEFAULT_REQUEST_SIZE = 32768
+# Never ask for more than this per request, whatever the server offers.
+MAX_REQUEST_SIZE = 1024 * 1024
+
+
+class _ReplyHandler(Protocol):
+    """Something that takes replies for requests it sent asynchronously."""
+
+    def _async_response(self, t: int, data: bytes, num: int) -> None:
+        """Handle reply type ``t``; ``data`` starts with the request id."""
+
+
+class _Discard:
+    """Swallows replies nobody waits for (an asynchronous close)."""
+
+    def _async_response(self, t: int, data: bytes, num: int) -> None:
+        """Ignore the reply."""
+
+
+_DISCARD = _Discard()
+
+
+def _b(s: str | bytes) -> bytes:
+    """A path as wire bytes (UTF-8; undecodable bytes survive via surrogateescape)."""
+    if isinstance(s, bytes):
+        return s
+    return s.encode("utf-8", "surrogateescape")
+
+
+def _s(b: bytes) -> str:
+    """Wire bytes as a ``str`` path (the inverse of ``_b``)."""
+    return b.decode("utf-8", "surrogateescape")
+
+
+def _string(s: str | bytes) -> bytes:
+    """An SSH string (uint32 length, then the bytes)."""
+    raw = _b(s)
+    return U32.pack(len(raw)) + raw
+
+
+class SFTPClient(BaseSFTP):
+    """An SFTP session on an open channel that already runs the ``sftp``
+    subsystem: file and directory operations on the server."""
+
+    def __init__(self, sock: Any) -> None:
+        """Start SFTP on ``sock`` (a ``Channel`` or channel-like stream): send
+        INIT, read the server's VERSION and extensions, and ask for its
+        limits when it offers limits@openssh.com. Raises ``SSHException``
+        (``SFTPError``) if the server does not answer as an SFTP server."""
+        super().__init__()
+        self.sock = sock
+        self.request_number = 1
+        # _lock serializes sending; _cond guards the reply bookkeeping and
+        # wakes waiters. Nobody sends while holding _cond.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(threading.Lock())
+        self._reader: threading.Thread | None = None
+        self._cwd: str | None = None
+        self._expecting: dict[int, _ReplyHandler | None] = {}
+        self._done: dict[int, tuple[int, bytes]] = {}
+        self._deferred_closes: list[bytes] = []
+        self._closed = False
+        self._dropped: str | None = None
+        self.max_read_size = DEFAULT_REQUEST_SIZE
+        self.max_write_size = DEFAULT_REQUEST_SIZE
+        self.max_open_handles: int | None = None
+        try:
+            self.server_version, self.server_extensions = self._handshake()
+        except EOFError:
+            raise SFTPError("EOF during negotiation") from None
+        # From here on one thread reads every reply as it comes, so a server
+        # that is busy sending us data can never stall our own sending.
+        self._reader = threading.Thread(target=self._reader_main, name="sftp-reader", daemon=True)
+        self._reader.start()
+        if EXT_LIMITS in self.server_extensions:
+            self._ask_limits()
+
+    @classmethod
+    def from_transport(
+        cls, t: Any, window_size: int | None = None, max_packet_size: int | None = None
+    ) -> SFTPClient | None:
+        """Open a session channel on transport ``t``, start the ``sftp``
+        subsystem on it, and return a client; None if the channel could not
+        be opened."""
+        chan = t.open_session(window_size=window_size, max_packet_size=max_packet_size)
+        if chan is None:
+            return None
+        chan.invoke_subsystem("sftp")
+        return cls(chan)
+
+    def __enter__(self) -> SFTPClient:
+        """Use the client in a ``with`` block; it is closed at the end."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the session when the ``with`` block ends."""
+        self.close()
+
+    def __repr__(self) -> str:
+        """Class name and the channel it runs on."""
+        return f"<SFTPClient on {self.sock!r}>"
+
+    # -- version and limits ------------------------------------------------------
+
+    def _handshake(self) -> tuple[int, dict[str, bytes]]:
+        """INIT/VERSION exchange; the server's version and extension pairs."""
+        self._send_packet(CMD_INIT, U32.pack(_VERSION))
+        t, data = self._read_packet()
+        if t != CMD_VERSION:
+            raise SFTPError(f"Incompatible sftp protocol (got {CMD_NAMES.get(t, t)} instead of version)")
+        msg = Message(data, strict=True)
+        try:
+            version = msg.get_int()
+            extensions: dict[str, bytes] = {}
+            while msg.remaining():
+                name = msg.get_text()
+                extensions[name] = msg.get_string()
+        except ProtocolError as exc:
+            raise SFTPError(f"Malformed version packet: {exc}") from None
+        if version < 3:
+            raise SFTPError(f"Incompatible sftp protocol version {version}")
+        return version, extensions
+
+    def _ask_limits(self) -> None:
+        """Size our requests from the server's limits@openssh.com reply."""
+        t, msg = self._request(CMD_EXTENDED, _string(EXT_LIMITS))
+        if t != CMD_EXTENDED_REPLY:
+            self._convert_status(t, msg)
+            return
+        _max_packet = msg.get_int64()
+        max_read = msg.get_int64()
+        max_write = msg.get_int64()
+        handles = msg.get_int64()
+        if max_read:
+            self.max_read_size = max(1024, min(max_read, MAX_REQUEST_SIZE))
+        if max_write:
+            self.max_write_size = max(1024, min(max_write, MAX_REQUEST_SIZE))
+        if _max_packet:
+            cap = max(1024, _max_packet - 1024)
+            self.max_read_size = min(self.max_read_size, cap)
+            self.max_write_size = min(self.max_write_size, cap)
+        self.max_open_handles = handles or None
+
+    # -- request plumbing --------------------------------------------------------
+
+    def _async_request(self, handler: _ReplyHandler | None, t: int, *parts: bytes | bytearray | memoryview) -> int:
+        """Send request type ``t`` whose body is ``parts`` joined; its reply
+        goes to ``handler`` (called in the reader thread, with ``_cond``
+        held) or, for None, is kept for ``_read_response``."""
+        if self._dropped is not None:
+            raise SFTPError(self._dropped)
+        with self._lock:
+            while self._deferred_closes:
+                # handles of files dropped without close(): closed here, where
+                # sending is safe (never from a garbage-collector callback)
+                self._send_locked(_DISCARD, CMD_CLOSE, (self._deferred_closes.pop(),))
+            return self._send_locked(handler, t, parts)
+
+    def _send_locked(
+        self, handler: _ReplyHandler | None, t: int, parts: tuple[bytes | bytearray | memoryview, ...]
+    ) -> int:
+        """Number, register and send one request (``_lock`` held)."""
+        num = self.request_number
+        self.request_number = (num + 1) & 0xFFFFFFFF
+        with self._cond:
+            self._expecting[num] = handler
+        size = 5
+        for p in parts:
+            size += len(p)
+        try:
+            self._write_all(b"".join((HDR_ID.pack(size, t, num), *parts)))
+        except (EOFError, ConnectionError) as exc:
+            with self._cond:
+                self._expecting.pop(num, None)
+            self._drop(f"Server connection dropped ({exc})")
+            raise SFTPError(self._dropped) from None
+        return num
+
+    def _defer_close(self, hstr: bytes) -> None:
+        """Close encoded handle ``hstr`` with the next request (safe to call
+        from ``__del__``: it only appends to a list)."""
+        self._deferred_closes.append(hstr)
+
+    def _drop(self, why: str) -> None:
+        """Remember that the stream is gone; wake every waiter, and make
+        every later request fail fast."""
+        with self._cond:
+            if self._dropped is None:
+                self._dropped = why
+            self._cond.notify_all()
+
+    def _reader_main(self) -> None:
+        """Reader thread: route each reply to its handler or waiter until the
+        stream ends or the server sends something unusable."""
+        why = "Server connection dropped"
+        try:
+            while True:
+                try:
+                    t, data = self._read_packet()
+                except TimeoutError:
+                    continue  # the channel's timeout applies to waiters, not here
+                if len(data) < 4:
+                    why = "Truncated reply from server"
+                    return
+                num = U32.unpack_from(data)[0]
+                with self._cond:
+                    if num not in self._expecting:
+                        why = f"Reply to unknown request {num}"
+                        return
+                    handler = self._expecting.pop(num)
+                    if handler is not None:
+                        handler._async_response(t, data, num)
+                    else:
+                        self._done[num] = (t, data[4:])
+                    self._cond.notify_all()
+        except SFTPError as exc:
+            why = str(exc)
+        except (EOFError, OSError) as exc:
+            if not self._closed:
+                why = f"Server connection dropped ({exc})" if str(exc) else why
+        except Exception as exc:  # a bug in a handler must not hang the waiters
+            self.logger.exception("sftp reader failed")
+            why = f"SFTP reader failed: {exc!r}"
+        finally:
+            self._drop("SFTP session closed" if self._closed else why)
+
+    def _deadline(self) -> float | None:
+        """When a wait that starts now times out (the channel's timeout)."""
+        gettimeout = getattr(self.sock, "gettimeout", None)
+        timeout = gettimeout() if gettimeout is not None else None
+        return None if timeout is None else time.monotonic() + timeout
+
+    def _wait_locked(self, deadline: float | None) -> None:
+        """Wait (``_cond`` held) for the reader to deliver something; raise if
+        the session is gone or ``deadline`` passes."""
+        if self._dropped is not None:
+            raise SFTPError(self._dropped)
+        if deadline is None:
+            self._cond.wait()
+            return
+        left = deadline - time.monotonic()
+        if (left <= 0 or not self._cond.wait(left)) and self._dropped is None:
+            raise TimeoutError("timed out waiting for the SFTP server")
+
+    def _wait_until(self, ready: Callable[[], bool]) -> None:
+        """Block until ``ready()`` (evaluated with ``_cond`` held) is true."""
+        deadline = self._deadline()
+        with self._cond:
+            while not ready():
+                self._wait_locked(deadline)
+
+    def _read_response(self, waitfor: int) -> tuple[int, bytes]:
+        """Wait for the reply to request ``waitfor``: (type, payload after
+        the request id)."""
+        deadline = self._deadline()
+        with self._cond:
+            while True:
+                got = self._done.pop(waitfor, None)
+                if got is not None:
+                    return got
+                self._wait_locked(deadline)
+
+    def _request(self, t: int, *parts: bytes | bytearray | memoryview) -> tuple[int, Message]:
+        """Send a request and block for its reply: (type, strict Message)."""
+        num = self._async_request(None, t, *parts)
+        rt, data = self._read_response(num)
+        return rt, Message(data, strict=True)
+
+    def _convert_status(self, t: int, msg: Message, filename: str | None = None) -> None:
+        """Return if ``msg`` is an SSH_FX_OK status; otherwise raise the
+        exception its status code maps to (an unexpected type is an
+        ``SFTPError``)."""
+        if t != CMD_STATUS:
+            raise SFTPError(f"Expected status, got {CMD_NAMES.get(t, t)}")
+        code, text = _parse_status(msg)
+        if code == SFTP_OK:
+            return
+        raise status_to_exception(code, text, filename)
+
+    def _expect(self, t: int, msg: Message, want: int, filename: str | None = None) -> Message:
+        """``msg`` if it is of type ``want``; a status raises its exception."""
+        if t == want:
+            return msg
+        if t == CMD_STATUS:
+            self._convert_status(t, msg, filename)
+        raise SFTPError(f"Expected {CMD_NAMES.get(want, want)}, got {CMD_NAMES.get(t, t)}")
+
+    def _simple(self, t: int, filename: str, *parts: bytes) -> None:
+        """Send a request whose answer is just a status; raise on failure."""
+        rt, msg = self._request(t, *parts)
+        self._convert_status(rt, msg, filename)
+
+    # -- session -----------------------------------------------------------------
+
+    def close(self) -> None:
+        """End the SFTP session and close the underlying channel."""
+        if self._closed:
+            return
+        self._closed = True
+        self._drop("SFTP session closed")
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(1)
+
+    def get_channel(self) -> Any:
+        """The channel (stream) this session runs on."""
+        return self.sock
+
+    # -- paths -------------------------------------------------------------------
+
+    def _adjust_cwd(self, path: str | bytes) -> str:
+        """``path`` relative to the emulated working directory."""
+        p = _s(path) if isinstance(path, bytes) else path
+        if self._cwd is None or p.startswith("/"):
+            return p
+        if self._cwd == "/":
+            return "/" + p
+        return self._cwd + "/" + p
+
+    def chdir(self, path: str | bytes | None = None) -> None:
+        """Change the working directory of this session (emulated: SFTP has
+        none, so relative paths are joined with it here). None resets it."""
+        if path is None:
+            self._cwd = None
+            return
+        attr = self.stat(path)
+        if attr.st_mode is not None and not stat.S_ISDIR(attr.st_mode):
+            p = path if isinstance(path, str) else _s(path)
+            raise OSError(errno.ENOTDIR, f"{os.strerror(errno.ENOTDIR)}: {p!r}", p)
+        self._cwd = self.normalize(path)
+
+    def getcwd(self) -> str | None:
+        """The working directory set by ``chdir``; None if never set."""
+        return self._cwd
+
+    def normalize(self, path: str | bytes) -> str:
+        """The server's canonical absolute form of ``path`` ("." gives the
+        directory the session starts in)."""
+        p = self._adjust_cwd(path)
+        t, msg = self._request(CMD_REALPATH, _string(p))
+        msg = self._expect(t, msg, CMD_NAME, p)
+        if msg.get_int() != 1:
+            raise SFTPError("Realpath returned more than one result")
+        return _s(msg.get_string())
+
+    # -- directories -------------------------------------------------------------
+
+    def listdir(self, path: str | bytes = ".") -> list[str]:
+        """The names in directory ``path`` (without "." and "..")."""
+        return [a.filename for a in self.listdir_attr(path)]
+
+    def listdir_attr(self, path: str | bytes = ".") -> list[SFTPAttributes]:
+        """``SFTPAttributes`` (with ``filename`` and ``longname``) for each
+        entry of directory ``path``, without "." and ".."."""
+        return list(self.listdir_iter(path))
+
+    def listdir_iter(self, path: str | bytes = ".", read_aheads: int = 50) -> Iterator[SFTPAttributes]:
+        """Like ``listdir_attr`` but yields entries as the server sends them,
+        keeping one READDIR in flight ahead of the caller (``read_aheads`` is
+        accepted for compatibility; servers answer READDIR in order anyway)."""
+        p = self._adjust_cwd(path)
+        t, msg = self._request(CMD_OPENDIR, _string(p))
+        handle = self._expect(t, msg, CMD_HANDLE, p).get_string()
+        hstr = _string(handle)
+        try:
+            num = self._async_request(None, CMD_READDIR, hstr)
+            while True:
+                rt, data = self._read_response(num)
+                if rt == CMD_STATUS:
+                    code, text = _parse_status(Message(data, strict=True))
+                    if code == SFTP_EOF:
+                        num = 0
+                        break
+                    num = 0
+                    raise status_to_exception(code, text, p)
+                msg = self._expect(rt, Message(data, strict=True), CMD_NAME, p)
+                num = self._async_request(None, CMD_READDIR, hstr)
+                for attr in _parse_names(msg):
+                    if attr.filename not in (".", ".."):
+                        yield attr
+        finally:
+            if num and self._dropped is None:
+                self._read_response(num)
+            if self._dropped is None:
+                self._async_request(_DISCARD, CMD_CLOSE, hstr)
+
+    def mkdir(self, path: str | bytes, mode: int = 0o777) -> None:
+        """Create directory ``path`` with permission bits ``mode`` (the
+        server applies its umask)."""
+        p = self._adjust_cwd(path)
+        attr = SFTPAttributes()
+        attr.st_mode = mode
+        self._simple(CMD_MKDIR, p, _string(p), attr.asbytes())
+
+    def rmdir(self, path: str | bytes) -> None:
+        """Remove the empty directory ``path``."""
+        p = self._adjust_cwd(path)
+        self._simple(CMD_RMDIR, p, _string(p))
+
+    # -- files -------------------------------------------------------------------
+
+    def open(self, filename: str | bytes, mode: str = "r", bufsize: int = -1) -> SFTPFile:
+        """Open a remote file, like Python's ``open``: mode 'r', 'w' (create
+        or truncate), 'a' (append), 'x' (create, fail if it exists), with '+'
+        for update, 'b' for binary lines and 'U' for universal newlines.
+        ``bufsize`` is as for ``open``: 0 unbuffered, 1 line-buffered, N a
+        buffer of N bytes (negative: the default, unbuffered)."""
+        p = self._adjust_cwd(filename)
+        pflags = 0
+        if "r" in mode or "+" in mode:
+            pflags |= SFTP_FLAG_READ
+        if "w" in mode or "+" in mode or "a" in mode or "x" in mode:
+            pflags |= SFTP_FLAG_WRITE
+        if "w" in mode:
+            pflags |= SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC
+        if "a" in mode:
+            pflags |= SFTP_FLAG_CREATE | SFTP_FLAG_APPEND
+        if "x" in mode:
+            pflags |= SFTP_FLAG_CREATE | SFTP_FLAG_EXCL
+        if not pflags & (SFTP_FLAG_READ | SFTP_FLAG_WRITE):
+            raise ValueError(f"invalid mode {mode!r}")
+        t, msg = self._request(CMD_OPEN, _string(p), U32.pack(pflags), SFTPAttributes().asbytes())
+        handle = self._expect(t, msg, CMD_HANDLE, p).get_string()
+        return SFTPFile(self, handle, mode, bufsize, name=p)
+
+    # paramiko 1.5 name
+    file = open
+
+    def remove(self, path: str | bytes) -> None:
+        """Delete the file ``path`` (not a directory)."""
+        p = self._adjust_cwd(path)
+        self._simple(CMD_REMOVE, p, _string(p))
+
+    unlink = remove
+
+    def rename(self, oldpath: str | bytes, newpath: str | bytes) -> None:
+        """Rename ``oldpath`` to ``newpath`` (SFTP v3 rename: most servers
+        refuse if ``newpath`` exists; see ``posix_rename``)."""
+        old = self._adjust_cwd(oldpath)
+        new = self._adjust_cwd(newpath)
+        self._simple(CMD_RENAME, old, _string(old), _string(new))
+
+    def posix_rename(self, oldpath: str | bytes, newpath: str | bytes) -> None:
+        """Rename with POSIX semantics (replacing ``newpath``), through the
+        posix-rename@openssh.com extension."""
+        old = self._adjust_cwd(oldpath)
+        new = self._adjust_cwd(newpath)
+        self._need_ext(EXT_POSIX_RENAME)
+        self._simple(CMD_EXTENDED, old, _string(EXT_POSIX_RENAME), _string(old), _string(new))
+
+    def hardlink(self, oldpath: str | bytes, newpath: str | bytes) -> None:
+        """Create a hard link ``newpath`` to ``oldpath`` (hardlink@openssh.com)."""
+        old = self._adjust_cwd(oldpath)
+        new = self._adjust_cwd(newpath)
+        self._need_ext(EXT_HARDLINK)
+        self._simple(CMD_EXTENDED, new, _string(EXT_HARDLINK), _string(old), _string(new))
+
+    def statvfs(self, path: str | bytes) -> SFTPStatVFS:
+        """File-system statistics for ``path`` (statvfs@openssh.com), with
+        the fields of ``os.statvfs`` results."""
+        p = self._adjust_cwd(path)
+        self._need_ext(EXT_STATVFS)
+        t, msg = self._request(CMD_EXTENDED, _string(EXT_STATVFS), _string(p))
+        return SFTPStatVFS._from_msg(self._expect(t, msg, CMD_EXTENDED_REPLY, p))
+
+    def _need_ext(self, name: str) -> None:
+        """Raise ``OSError(EOPNOTSUPP)`` unless the server offers extension ``name``."""
+        if name not in self.server_extensions:
+            raise OSError(errno.EOPNOTSUPP, f"server does not support {name}")
+
+    def stat(self, path: str | bytes) -> SFTPAttributes:
+        """The attributes of ``path``, following symbolic links."""
+        p = self._adjust_cwd(path)
+        t, msg = self._request(CMD_STAT, _string(p))
+        return SFTPAttributes._from_msg(self._expect(t, msg, CMD_ATTRS, p))
+
+    def lstat(self, path: str | bytes) -> SFTPAttributes:
+        """The attributes of ``path`` itself (a link is not followed)."""
+        p = self._adjust_cwd(path)
+        t, msg = self._request(CMD_LSTAT, _string(p))
+        return SFTPAttributes._from_msg(self._expect(t, msg, CMD_ATTRS, p))
+
+    def symlink(self, source: str | bytes, dest: str | bytes) -> None:
+        """Create a symbolic link ``dest`` pointing at ``source`` (``source``
+        is stored as given; only ``dest`` is relative to the cwd)."""
+        d = self._adjust_cwd(dest)
+        src = _s(source) if isinstance(source, bytes) else source
+        # OpenSSH (and thus everyone) sends the target first.
+        self._simple(CMD_SYMLINK, d, _string(src), _string(d))
+
+    def readlink(self, path: str | bytes) -> str | None:
+        """The target of symbolic link ``path``; None if the server names
+        no target."""
+        p = self._adjust_cwd(path)
+        t, msg = self._request(CMD_READLINK, _string(p))
+        msg = self._expect(t, msg, CMD_NAME, p)
+        count = msg.get_int()
+        if count == 0:
+            return None
+        if count != 1:
+            raise SFTPError(f"Readlink returned {count} results")
+        return _s(msg.get_string())
+
+    def _setstat(self, path: str | bytes, attr: SFTPAttributes) -> None:
+        """SETSTAT ``path`` to the fields of ``attr`` that are set."""
+        p = self._adjust_cwd(path)
+        self._simple(CMD_SETSTAT, p, _string(p), attr.asbytes())
+
+    def chmod(self, path: str | bytes, mode: int) -> None:
+        """Change the permission bits of ``path``, like ``os.chmod``."""
+        attr = SFTPAttributes()
+        attr.st_mode = mode
+        self._setstat(path, attr)
+
+    def chown(self, path: str | bytes, uid: int, gid: int) -> None:
+        """Change the owner and group of ``path`` (both must be given)."""
+        attr = SFTPAttributes()
+        attr.st_uid, attr.st_gid = uid, gid
+        self._setstat(path, attr)
+
+    def utime(self, path: str | bytes, times: tuple[float, float] | None) -> None:
+        """Set the access and modification times of ``path`` to ``times``
+        ``(atime, mtime)``, or to now if None (whole seconds on the wire)."""
+        if times is None:
+            now = time.time()
+            times = (now, now)
+        attr = SFTPAttributes()
+        attr.st_atime, attr.st_mtime = times
+        self._setstat(path, attr)
+
+    def truncate(self, path: str | bytes, size: int) -> None:
+        """Cut (or extend with zeros) file ``path`` to ``size`` bytes."""
+        attr = SFTPAttributes()
+        attr.st_size = size
+        self._setstat(path, attr)
+
+    # -- whole-file transfers -------------------------------------------------------
+
+    def getfo(
+        self,
+        remotepath: str | bytes,
+        fl: IO[bytes],
+        callback: Callback | None = None,
+        prefetch: bool = True,
+        max_concurrent_prefetch_requests: int | None = None,
+    ) -> int:
+        """Copy remote file ``remotepath`` into the open file object ``fl``,
+        with many reads in flight; ``callback(bytes_so_far, total)`` after
+        each chunk. Returns the number of bytes copied."""
+        with self.open(remotepath, "rb") as fr:
+            file_size = fr.stat().st_size or 0
+            if prefetch:
+                fr.prefetch(file_size, max_concurrent_prefetch_requests)
+            chunk = self.max_read_size
+            size = 0
+            while True:
+                data = fr.read(chunk)
+                if not data:
+                    break
+                fl.write(data)
+                size += len(data)
+                if callback is not None:
+                    callback(size, file_size)
+            if size == 0 and callback is not None:
+                callback(0, file_size)
+        return size
+
+    def get(
+        self,
+        remotepath: str | bytes,
+        localpath: str | os.PathLike[str],
+        callback: Callback | None = None,
+        prefetch: bool = True,
+        max_concurrent_prefetch_requests: int | None = None,
+    ) -> None:
+        """Copy remote file ``remotepath`` to local path ``localpath``;
+        ``callback(bytes_so_far, total)`` reports progress. Raises ``IOError``
+        if the copy's size differs from what the server reported."""
+        with open(localpath, "wb") as fl:
+            size = self.getfo(remotepath, fl, callback, prefetch, max_concurrent_prefetch_requests)
+        local = os.stat(localpath).st_size
+        if local != size:
+            raise OSError(f"size mismatch in get!  {local} != {size}")
+
+    def putfo(
+        self,
+        fl: IO[bytes],
+        remotepath: str | bytes,
+        file_size: int = 0,
+        callback: Callback | None = None,
+        confirm: bool = True,
+    ) -> SFTPAttributes:
+        """Copy the open file object ``fl`` to remote ``remotepath`` with
+        many writes in flight; ``callback(bytes_so_far, file_size)`` after
+        each chunk. With ``confirm``, stat the result and raise ``IOError`` if
+        its size is not what was sent. Returns the remote attributes."""
+        size = 0
+        with self.open(remotepath, "wb") as fr:
+            fr.set_pipelined(True)
+            chunk = self.max_write_size
+            while True:
+                data = fl.read(chunk)
+                if not data:
+                    break
+                fr.write(data)
+                size += len(data)
+                if callback is not None:
+                    callback(size, file_size)
+            if size == 0 and callback is not None:
+                callback(0, file_size)
+        if confirm:
+            s = self.stat(remotepath)
+            if s.st_size != size:
+                raise OSError(f"size mismatch in put!  {s.st_size} != {size}")
+            return s
+        return SFTPAttributes()
+
+    def put(
+        self,
+        localpath: str | os.PathLike[str],
+        remotepath: str | bytes,
+        callback: Callback | None = None,
+        confirm: bool = True,
+    ) -> SFTPAttributes:
+        """Copy local file ``localpath`` to ``remotepath``; see ``putfo``."""
+        file_size = os.stat(localpath).st_size
+        with open(localpath, "rb") as fl:
+            return self.putfo(fl, remotepath, file_size, callback, confirm)
+
+
+# paramiko 1.5 alias
+SFTP = SFTPClient
+
+
+def _parse_status(msg: Message) -> tuple[int, str]:
+    """(code, message) of a STATUS body (the text is optional, as some
+    servers omit it)."""
+    code = msg.get_int()
+    text = ""
+    if msg.remaining() >= 4:
+        text = msg.get_string().decode("utf-8", "replace")
+    return code, text
+
+
+def _parse_names(msg: Message) -> Iterable[SFTPAttributes]:
+    """The entries of a NAME reply, each as ``SFTPAttributes``."""
+    count = msg.get_int()
+    if count > msg.remaining() // 12 + 1:
+        raise SFTPError(f"NAME reply claims {count} entries")
+    out = []
+    for _ in range(count):
+        filename = _s(msg.get_string())
+        longname = _s(msg.get_string())
+        out.append(SFTPAttributes._from_msg(msg, filename, longname))
+    return out

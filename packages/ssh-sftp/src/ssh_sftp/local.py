@@ -1,0 +1,326 @@
+"""``LocalSFTPServerInterface``: serve one local directory as the whole SFTP
+file system, never letting a path (``..``, absolute paths, symbolic links)
+reach outside it.
+
+One line from a server::
+
+    transport.set_subsystem_handler("sftp", SFTPServer, LocalSFTPServerInterface, root="/srv/files")
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+from typing import Any
+
+from .attributes import SFTPAttributes
+from .handle import SFTPHandle
+from .interface import SFTPServerInterface
+from .server import SFTPServer
+from .sftp import SFTP_FAILURE, SFTP_OK
+from .statvfs import SFTPStatVFS
+
+__all__ = ["LocalSFTPHandle", "LocalSFTPServerInterface"]
+
+
+class _Outside(PermissionError):
+    """A path that would resolve outside the served root."""
+
+
+def _code(exc: OSError) -> int:
+    """The SFTP status code for an ``OSError``."""
+    return SFTPServer.convert_errno(exc.errno or 0)
+
+
+class LocalSFTPHandle(SFTPHandle):
+    """An open local file, read and written with ``pread``/``pwrite`` (so
+    requests at any offset cost one system call)."""
+
+    def __init__(self, fd: int, flags: int, path: str) -> None:
+        """Wrap open descriptor ``fd`` (opened with ``os.O_*`` ``flags``)."""
+        super().__init__(flags)
+        self.fd = fd
+        self.path = path
+        self._append = bool(flags & os.O_APPEND)
+
+    def close(self) -> None:
+        """Close the descriptor (once)."""
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    def read(self, offset: int, length: int) -> bytes | int:
+        """``pread`` at ``offset``."""
+        try:
+            return os.pread(self.fd, length, offset)
+        except OSError as exc:
+            return _code(exc)
+
+    def write(self, offset: int, data: bytes | memoryview) -> int:
+        """``pwrite`` at ``offset`` (append mode writes at the end)."""
+        try:
+            view = memoryview(data)
+            while len(view):
+                n = os.write(self.fd, view) if self._append else os.pwrite(self.fd, view, offset)
+                offset += n
+                view = view[n:]
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def stat(self) -> SFTPAttributes | int:
+        """``fstat`` of the descriptor."""
+        try:
+            return SFTPAttributes.from_stat(os.fstat(self.fd))
+        except OSError as exc:
+            return _code(exc)
+
+    def chattr(self, attr: SFTPAttributes) -> int:
+        """Apply mode, owner, times and size to the open file."""
+        try:
+            if attr.st_mode is not None:
+                os.fchmod(self.fd, attr.st_mode & 0o7777)
+            if attr.st_uid is not None and attr.st_gid is not None:
+                os.fchown(self.fd, attr.st_uid, attr.st_gid)
+            if attr.st_atime is not None and attr.st_mtime is not None:
+                os.utime(self.fd, (attr.st_atime, attr.st_mtime))
+            if attr.st_size is not None:
+                os.ftruncate(self.fd, attr.st_size)
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def fsync(self) -> int:
+        """``fsync`` the descriptor."""
+        try:
+            os.fsync(self.fd)
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def statvfs(self) -> SFTPStatVFS | int:
+        """``fstatvfs`` of the descriptor."""
+        try:
+            return SFTPStatVFS.from_statvfs(os.fstatvfs(self.fd))
+        except OSError as exc:
+            return _code(exc)
+
+
+class LocalSFTPServerInterface(SFTPServerInterface):
+    """Serves the local directory ``root`` as "/". Client paths are taken
+    relative to it; ``..`` stops at the root; symbolic links are followed
+    only while they resolve inside it (anything else is "permission
+    denied")."""
+
+    def __init__(self, server: Any, *largs: Any, root: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
+        """``root`` is the directory to serve (default: the current one)."""
+        super().__init__(server, *largs, **kwargs)
+        self.root = os.path.realpath(os.fspath(root) if root is not None else os.getcwd())
+
+    # -- path mapping ---------------------------------------------------------------
+
+    # limits on what a client may send as a path
+    MAX_PATH = 4096
+    MAX_COMPONENTS = 256
+
+    @classmethod
+    def _virtual(cls, path: str) -> str:
+        """``path`` as a normalized absolute path inside the virtual tree
+        (``ENAMETOOLONG`` for absurdly long paths)."""
+        if len(path) > cls.MAX_PATH or path.count("/") > cls.MAX_COMPONENTS:
+            raise OSError(errno.ENAMETOOLONG, "path too long")
+        v = posixpath.normpath("/" + path)
+        if v.startswith("//"):
+            v = "/" + v.lstrip("/")
+        return v
+
+    def _inside(self, real: str) -> bool:
+        """True if local path ``real`` is the root or below it."""
+        return real == self.root or real.startswith(self.root.rstrip("/") + "/")
+
+    def _real(self, path: str, follow: bool = True) -> str:
+        """The local path for client path ``path``. With ``follow``, every
+        link is resolved and the result must lie inside the root; without,
+        only the parent is resolved (the last component is the object itself)."""
+        v = self._virtual(path)
+        real = os.path.join(self.root, v.lstrip("/")) if v != "/" else self.root
+        if "\x00" in real:
+            raise OSError(errno.EINVAL, "NUL in path")
+        if follow or v == "/":
+            resolved = os.path.realpath(real)
+            if not self._inside(resolved):
+                raise _Outside(errno.EACCES, "path leads outside the served directory", path)
+            return resolved
+        parent = os.path.realpath(os.path.dirname(real))
+        if not self._inside(parent):
+            raise _Outside(errno.EACCES, "path leads outside the served directory", path)
+        return os.path.join(parent, os.path.basename(real))
+
+    def _to_virtual(self, real: str) -> str | None:
+        """Local path ``real`` as a client path, or None if outside the root."""
+        if not self._inside(real):
+            return None
+        rel = os.path.relpath(real, self.root)
+        return "/" if rel == "." else "/" + rel
+
+    # -- SFTPServerInterface ------------------------------------------------------------
+
+    def canonicalize(self, path: str) -> str | int:
+        """The absolute client path, with links resolved where they stay inside."""
+        try:
+            v = self._virtual(path)
+        except OSError as exc:
+            return _code(exc)
+        try:
+            resolved = os.path.realpath(os.path.join(self.root, v.lstrip("/")))
+        except OSError:
+            return v
+        inside = self._to_virtual(resolved)
+        return inside if inside is not None else v
+
+    def list_folder(self, path: str) -> list[SFTPAttributes] | int:
+        """``lstat`` of every entry of the directory."""
+        try:
+            real = self._real(path)
+            out = []
+            for name in os.listdir(real):
+                try:
+                    st = os.lstat(os.path.join(real, name))
+                except OSError:
+                    continue
+                out.append(SFTPAttributes.from_stat(st, name))
+            return out
+        except OSError as exc:
+            return _code(exc)
+
+    def stat(self, path: str) -> SFTPAttributes | int:
+        """``stat`` (links followed, but only inside the root)."""
+        try:
+            return SFTPAttributes.from_stat(os.stat(self._real(path)))
+        except OSError as exc:
+            return _code(exc)
+
+    def lstat(self, path: str) -> SFTPAttributes | int:
+        """``lstat`` of the object itself."""
+        try:
+            return SFTPAttributes.from_stat(os.lstat(self._real(path, follow=False)))
+        except OSError as exc:
+            return _code(exc)
+
+    def open(self, path: str, flags: int, attr: SFTPAttributes) -> SFTPHandle | int:
+        """Open (or create) a file; new files get ``attr.st_mode`` (default 0666
+        less the umask)."""
+        try:
+            real = self._real(path)
+            mode = attr.st_mode & 0o7777 if attr.st_mode is not None else 0o666
+            fd = os.open(real, flags | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+        except OSError as exc:
+            return _code(exc)
+        handle = LocalSFTPHandle(fd, flags, real)
+        extra = SFTPAttributes()
+        extra.st_uid, extra.st_gid = attr.st_uid, attr.st_gid
+        extra.st_atime, extra.st_mtime = attr.st_atime, attr.st_mtime
+        if (extra.st_uid is not None and extra.st_gid is not None) or extra.st_mtime is not None:
+            code = handle.chattr(extra)
+            if code != SFTP_OK:
+                handle.close()
+                return code
+        return handle
+
+    def remove(self, path: str) -> int:
+        """Delete a file (or a link, not its target)."""
+        try:
+            os.remove(self._real(path, follow=False))
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def rename(self, oldpath: str, newpath: str) -> int:
+        """Rename; fails if the new name exists (SFTP v3 semantics)."""
+        try:
+            old = self._real(oldpath, follow=False)
+            new = self._real(newpath, follow=False)
+            if os.path.lexists(new):
+                return SFTP_FAILURE
+            os.rename(old, new)
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def posix_rename(self, oldpath: str, newpath: str) -> int:
+        """Rename, replacing the new name if it exists."""
+        try:
+            os.rename(self._real(oldpath, follow=False), self._real(newpath, follow=False))
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def hardlink(self, oldpath: str, newpath: str) -> int:
+        """Create a hard link."""
+        try:
+            os.link(self._real(oldpath, follow=False), self._real(newpath, follow=False), follow_symlinks=False)
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def mkdir(self, path: str, attr: SFTPAttributes) -> int:
+        """Create a directory with the requested mode (default 0777 less umask)."""
+        try:
+            mode = attr.st_mode & 0o7777 if attr.st_mode is not None else 0o777
+            os.mkdir(self._real(path, follow=False), mode)
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def rmdir(self, path: str) -> int:
+        """Remove an empty directory."""
+        try:
+            os.rmdir(self._real(path, follow=False))
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def chattr(self, path: str, attr: SFTPAttributes) -> int:
+        """Apply mode, owner, times and size."""
+        try:
+            SFTPServer.set_file_attr(self._real(path), attr)
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def symlink(self, target_path: str, path: str) -> int:
+        """Create link ``path`` -> ``target_path``; an absolute target is a
+        client path, so it is stored as the matching local path."""
+        try:
+            link = self._real(path, follow=False)
+            if target_path.startswith("/"):
+                v = self._virtual(target_path)
+                target = self.root if v == "/" else os.path.join(self.root, v.lstrip("/"))
+            else:
+                target = target_path
+            os.symlink(target, link)
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def readlink(self, path: str) -> str | int:
+        """The link's target (an absolute local target inside the root comes
+        back as a client path; one outside is refused)."""
+        try:
+            target = os.readlink(self._real(path, follow=False))
+        except OSError as exc:
+            return _code(exc)
+        if target.startswith("/"):
+            v = self._to_virtual(os.path.normpath(target))
+            if v is None:
+                return SFTPServer.convert_errno(errno.EACCES)
+            return v
+        return target
+
+    def statvfs(self, path: str) -> SFTPStatVFS | int:
+        """``statvfs`` of the file system holding ``path``."""
+        try:
+            return SFTPStatVFS.from_statvfs(os.statvfs(self._real(path)))
+        except OSError as exc:
+            return _code(exc)

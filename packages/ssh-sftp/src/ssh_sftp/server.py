@@ -1,0 +1,633 @@
+"""``SFTPServer``: serves SFTP v3 on a channel, as a ``SubsystemHandler``,
+calling an ``SFTPServerInterface`` for the storage."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from ssh_transport.server import SubsystemHandler
+from ssh_wire import Message, ProtocolError
+
+from .attributes import SFTPAttributes
+from .errors import SFTPError
+from .handle import SFTPHandle
+from .interface import SFTPServerInterface
+from .sftp import (
+    _VERSION,
+    CMD_ATTRS,
+    CMD_CLOSE,
+    CMD_DATA,
+    CMD_EXTENDED,
+    CMD_EXTENDED_REPLY,
+    CMD_FSETSTAT,
+    CMD_FSTAT,
+    CMD_HANDLE,
+    CMD_INIT,
+    CMD_LSTAT,
+    CMD_MKDIR,
+    CMD_NAME,
+    CMD_NAMES,
+    CMD_OPEN,
+    CMD_OPENDIR,
+    CMD_READ,
+    CMD_READDIR,
+    CMD_READLINK,
+    CMD_REALPATH,
+    CMD_REMOVE,
+    CMD_RENAME,
+    CMD_RMDIR,
+    CMD_SETSTAT,
+    CMD_STAT,
+    CMD_STATUS,
+    CMD_SYMLINK,
+    CMD_VERSION,
+    CMD_WRITE,
+    EXT_CHECK_FILE,
+    EXT_CHECK_FILE_HANDLE,
+    EXT_CHECK_FILE_NAME,
+    EXT_FSTATVFS,
+    EXT_FSYNC,
+    EXT_HARDLINK,
+    EXT_LIMITS,
+    EXT_POSIX_RENAME,
+    EXT_STATVFS,
+    HDR_ID,
+    SFTP_BAD_MESSAGE,
+    SFTP_DESC,
+    SFTP_EOF,
+    SFTP_FAILURE,
+    SFTP_FLAG_APPEND,
+    SFTP_FLAG_CREATE,
+    SFTP_FLAG_EXCL,
+    SFTP_FLAG_READ,
+    SFTP_FLAG_TRUNC,
+    SFTP_FLAG_WRITE,
+    SFTP_NO_SUCH_FILE,
+    SFTP_OK,
+    SFTP_OP_UNSUPPORTED,
+    SFTP_PERMISSION_DENIED,
+    U32,
+    U64,
+    BaseSFTP,
+)
+from .statvfs import SFTPStatVFS
+
+__all__ = ["SFTPServer"]
+
+_READ_REQ = struct.Struct(">QI")
+_STATUS_HEAD = struct.Struct(">IBII")
+_DATA_HEAD = struct.Struct(">IBII")
+
+# hash algorithms offered by check-file, in our preference order
+_CHECK_ALGORITHMS = ("sha256", "sha512", "sha384", "sha224", "sha1", "md5")
+
+
+def _str(s: str | bytes) -> bytes:
+    """An SSH string."""
+    raw = s.encode("utf-8", "surrogateescape") if isinstance(s, str) else s
+    return U32.pack(len(raw)) + raw
+
+
+def _path(msg: Message) -> str:
+    """A path field, as ``str`` (undecodable bytes kept via surrogateescape)."""
+    return msg.get_string().decode("utf-8", "surrogateescape")
+
+
+class SFTPServer(BaseSFTP, SubsystemHandler):
+    """The server side of SFTP, run by the transport for each "sftp"
+    subsystem request. Register it with
+    ``transport.set_subsystem_handler("sftp", SFTPServer, MyInterface, ...)``;
+    the extra arguments go to the interface's constructor."""
+
+    # limits we announce (limits@openssh.com) and enforce
+    MAX_READ = 256 * 1024
+    MAX_WRITE = 256 * 1024
+    MAX_HANDLES = 512
+    MAX_PACKET = 1024 * 1024 + 1024
+    # directory entries per READDIR reply
+    READDIR_BATCH = 100
+
+    def __init__(
+        self,
+        channel: Any,
+        name: str,
+        server: Any,
+        sftp_si: type[SFTPServerInterface] = SFTPServerInterface,
+        *largs: Any,
+        **kwargs: Any,
+    ) -> None:
+        """Called by the transport with the channel, the subsystem name, the
+        ``ServerInterface`` and the arguments given to
+        ``set_subsystem_handler`` (the interface class first)."""
+        BaseSFTP.__init__(self)
+        SubsystemHandler.__init__(self, channel, name, server)
+        self.logger = logging.getLogger("paramiko.sftp")
+        self.sock = channel
+        self.server = sftp_si(server, *largs, **kwargs)
+        self.file_table: dict[bytes, SFTPHandle] = {}
+        self.folder_table: dict[bytes, SFTPHandle] = {}
+        self.next_handle = 1
+        self.client_version = 0
+        self._dispatch: dict[int, Callable[[int, Message], None]] = {
+            CMD_OPEN: self._open,
+            CMD_CLOSE: self._close,
+            CMD_FSTAT: self._fstat,
+            CMD_FSETSTAT: self._fsetstat,
+            CMD_OPENDIR: self._opendir,
+            CMD_READDIR: self._readdir,
+            CMD_REMOVE: self._one_path(lambda p: self.server.remove(p)),
+            CMD_MKDIR: self._mkdir,
+            CMD_RMDIR: self._one_path(lambda p: self.server.rmdir(p)),
+            CMD_REALPATH: self._realpath,
+            CMD_STAT: self._stat,
+            CMD_LSTAT: self._lstat,
+            CMD_SETSTAT: self._setstat,
+            CMD_RENAME: self._two_paths(lambda a, b: self.server.rename(a, b)),
+            CMD_READLINK: self._readlink,
+            CMD_SYMLINK: self._two_paths(lambda a, b: self.server.symlink(a, b)),
+            CMD_EXTENDED: self._extended,
+        }
+
+    # -- documented helpers ------------------------------------------------------------
+
+    @staticmethod
+    def convert_errno(e: int) -> int:
+        """The SFTP status code for errno ``e``: EACCES/EPERM give
+        ``SFTP_PERMISSION_DENIED``, ENOENT gives ``SFTP_NO_SUCH_FILE``,
+        anything else ``SFTP_FAILURE``."""
+        if e in (errno.EACCES, errno.EPERM):
+            return SFTP_PERMISSION_DENIED
+        if e in (errno.ENOENT, errno.ENOTDIR):
+            return SFTP_NO_SUCH_FILE
+        return SFTP_FAILURE
+
+    @staticmethod
+    def set_file_attr(filename: str | bytes, attr: SFTPAttributes) -> None:
+        """Apply the fields set in ``attr`` to local file ``filename``
+        (mode, owner, times, size). Raises ``OSError`` on failure."""
+        if attr.st_mode is not None:
+            os.chmod(filename, attr.st_mode & 0o7777)
+        if attr.st_uid is not None and attr.st_gid is not None:
+            os.chown(filename, attr.st_uid, attr.st_gid)
+        if attr.st_atime is not None and attr.st_mtime is not None:
+            os.utime(filename, (attr.st_atime, attr.st_mtime))
+        if attr.st_size is not None:
+            with open(filename, "r+b") as f:
+                f.truncate(attr.st_size)
+
+    # -- the subsystem -------------------------------------------------------------------
+
+    def start_subsystem(self, name: str, transport: Any, channel: Any) -> None:
+        """Serve requests on ``channel`` until the client goes away."""
+        self.sock = channel
+        try:
+            if not self._negotiate():
+                return
+            self.server.session_started()
+            while True:
+                try:
+                    t, data = self._read_packet()
+                except EOFError:
+                    return
+                except SFTPError as exc:
+                    self.logger.info("sftp: %s; closing session", exc)
+                    return
+                if not self._process(t, data):
+                    return
+        except (OSError, EOFError) as exc:
+            self.logger.debug("sftp session ended: %s", exc)
+        finally:
+            self._close_all()
+
+    def finish_subsystem(self) -> None:
+        """Close every handle still open, tell the interface, close the channel."""
+        self._close_all()
+        try:
+            self.server.session_ended()
+        finally:
+            super().finish_subsystem()
+
+    def _close_all(self) -> None:
+        """Close every open file and directory handle."""
+        tables = list(self.file_table.values()) + list(self.folder_table.values())
+        self.file_table.clear()
+        self.folder_table.clear()
+        for handle in tables:
+            try:
+                handle.close()
+            except Exception:
+                self.logger.debug("closing handle failed", exc_info=True)
+
+    def _negotiate(self) -> bool:
+        """Read INIT and answer VERSION with our extensions."""
+        try:
+            t, data = self._read_packet()
+        except (EOFError, SFTPError):
+            return False
+        if t != CMD_INIT or len(data) < 4:
+            self.logger.info("sftp: client did not start with INIT")
+            return False
+        self.client_version = U32.unpack_from(data)[0]
+        ext = Message()
+        ext.add_int(_VERSION)
+        for key, value in (
+            (EXT_POSIX_RENAME, "1"),
+            (EXT_STATVFS, "2"),
+            (EXT_FSTATVFS, "2"),
+            (EXT_HARDLINK, "1"),
+            (EXT_FSYNC, "1"),
+            (EXT_LIMITS, "1"),
+            (EXT_CHECK_FILE, ",".join(_CHECK_ALGORITHMS)),
+        ):
+            ext.add_string(key)
+            ext.add_string(value)
+        self._send_packet(CMD_VERSION, ext.asbytes())
+        return True
+
+    def _process(self, t: int, data: bytes) -> bool:
+        """Handle one request; False when the session must end."""
+        if len(data) < 4:
+            self.logger.info("sftp: request without id; closing session")
+            return False
+        num = U32.unpack_from(data)[0]
+        try:
+            if t == CMD_READ:
+                self._read(num, data)
+            elif t == CMD_WRITE:
+                self._write(num, data)
+            else:
+                handler = self._dispatch.get(t)
+                if handler is None:
+                    self._send_status(num, SFTP_OP_UNSUPPORTED)
+                    return True
+                msg = Message(data, strict=True)
+                msg.get_int()
+                handler(num, msg)
+        except ProtocolError as exc:
+            self.logger.debug("sftp: bad %s request: %s", CMD_NAMES.get(t, t), exc)
+            self._send_status(num, SFTP_BAD_MESSAGE, str(exc))
+        except OSError as exc:
+            self._send_status(num, self.convert_errno(exc.errno or 0), exc.strerror or str(exc))
+        except EOFError:
+            raise
+        except Exception as exc:
+            self.logger.exception("sftp: %s failed", CMD_NAMES.get(t, t))
+            self._send_status(num, SFTP_FAILURE, f"{type(exc).__name__}: {exc}")
+        return True
+
+    # -- replies ---------------------------------------------------------------------
+
+    def _send_status(self, num: int, code: int, desc: str | None = None) -> None:
+        """A STATUS reply (the text defaults to the code's description)."""
+        if desc is None:
+            desc = SFTP_DESC[code] if 0 <= code < len(SFTP_DESC) else "Unknown"
+        text = desc.encode("utf-8", "replace")
+        body = (
+            _STATUS_HEAD.pack(len(text) + 17, CMD_STATUS, num, code) + U32.pack(len(text)) + text + b"\x00\x00\x00\x00"
+        )
+        self._write_all(body)
+
+    def _send_reply(self, num: int, t: int, payload: bytes) -> None:
+        """A reply of type ``t`` with ``payload`` after the request id."""
+        self._write_all(HDR_ID.pack(len(payload) + 5, t, num) + payload)
+
+    def _send_result(self, num: int, result: int | SFTPAttributes | None) -> None:
+        """ATTRS for attributes, else the status code."""
+        if isinstance(result, SFTPAttributes):
+            self._send_reply(num, CMD_ATTRS, result.asbytes())
+        else:
+            self._send_status(num, SFTP_OK if result is None else int(result))
+
+    def _send_names(self, num: int, items: list[SFTPAttributes]) -> None:
+        """A NAME reply listing ``items`` (with ``ls -l`` long names)."""
+        parts = [U32.pack(len(items))]
+        for attr in items:
+            parts.append(_str(attr.filename))
+            parts.append(_str(attr.longname if attr.longname is not None else str(attr)))
+            parts.append(attr.asbytes())
+        self._send_reply(num, CMD_NAME, b"".join(parts))
+
+    # -- handles ---------------------------------------------------------------------
+
+    def _new_handle(self, handle: SFTPHandle, folder: bool) -> bytes | None:
+        """Register ``handle``; its wire name, or None past ``MAX_HANDLES``."""
+        if len(self.file_table) + len(self.folder_table) >= self.MAX_HANDLES:
+            return None
+        name = (b"d" if folder else b"f") + str(self.next_handle).encode()
+        self.next_handle += 1
+        handle._set_name(name)
+        (self.folder_table if folder else self.file_table)[name] = handle
+        return name
+
+    def _file(self, name: bytes) -> SFTPHandle | None:
+        """The open file for handle string ``name``."""
+        return self.file_table.get(name)
+
+    # -- the hot path: READ and WRITE, parsed without Message ----------------------------
+
+    def _read(self, num: int, data: bytes) -> None:
+        """READ: handle, uint64 offset, uint32 length -> DATA or STATUS."""
+        if len(data) < 8:
+            raise ProtocolError("truncated read request")
+        hlen = U32.unpack_from(data, 4)[0]
+        if len(data) != 8 + hlen + 12:
+            raise ProtocolError("malformed read request")
+        handle = self.file_table.get(data[8 : 8 + hlen])
+        if handle is None:
+            self._send_status(num, SFTP_FAILURE, "Invalid handle")
+            return
+        offset, length = _READ_REQ.unpack_from(data, 8 + hlen)
+        result = handle.read(offset, min(length, self.MAX_READ))
+        if isinstance(result, int):
+            self._send_status(num, result)
+        elif not result:
+            self._send_status(num, SFTP_EOF)
+        else:
+            n = len(result)
+            self._write_all(_DATA_HEAD.pack(n + 9, CMD_DATA, num, n) + result)
+
+    def _write(self, num: int, data: bytes) -> None:
+        """WRITE: handle, uint64 offset, string data -> STATUS."""
+        if len(data) < 8:
+            raise ProtocolError("truncated write request")
+        hlen = U32.unpack_from(data, 4)[0]
+        pos = 8 + hlen
+        if len(data) < pos + 12:
+            raise ProtocolError("truncated write request")
+        offset, n = _READ_REQ.unpack_from(data, pos)
+        if len(data) != pos + 12 + n:
+            raise ProtocolError("malformed write request")
+        handle = self.file_table.get(data[8:pos])
+        if handle is None:
+            self._send_status(num, SFTP_FAILURE, "Invalid handle")
+            return
+        self._send_status(num, handle.write(offset, memoryview(data)[pos + 12 :]))
+
+    # -- the other requests -------------------------------------------------------------
+
+    @staticmethod
+    def _convert_pflags(pflags: int) -> int:
+        """SFTP open flags as ``os.O_*`` flags."""
+        if pflags & SFTP_FLAG_READ and pflags & SFTP_FLAG_WRITE:
+            flags = os.O_RDWR
+        elif pflags & SFTP_FLAG_WRITE:
+            flags = os.O_WRONLY
+        else:
+            flags = os.O_RDONLY
+        if pflags & SFTP_FLAG_APPEND:
+            flags |= os.O_APPEND
+        if pflags & SFTP_FLAG_CREATE:
+            flags |= os.O_CREAT
+        if pflags & SFTP_FLAG_TRUNC:
+            flags |= os.O_TRUNC
+        if pflags & SFTP_FLAG_EXCL:
+            flags |= os.O_EXCL
+        return flags
+
+    def _open(self, num: int, msg: Message) -> None:
+        """OPEN: path, pflags, attrs -> HANDLE."""
+        path = _path(msg)
+        flags = self._convert_pflags(msg.get_int())
+        attr = SFTPAttributes._from_msg(msg)
+        result = self.server.open(path, flags, attr)
+        if isinstance(result, int):
+            self._send_status(num, result)
+            return
+        name = self._new_handle(result, folder=False)
+        if name is None:
+            result.close()
+            self._send_status(num, SFTP_FAILURE, "Too many open handles")
+            return
+        self._send_reply(num, CMD_HANDLE, _str(name))
+
+    def _close(self, num: int, msg: Message) -> None:
+        """CLOSE: handle -> STATUS."""
+        name = msg.get_string()
+        handle = self.file_table.pop(name, None) or self.folder_table.pop(name, None)
+        if handle is None:
+            self._send_status(num, SFTP_FAILURE, "Invalid handle")
+            return
+        handle.close()
+        self._send_status(num, SFTP_OK)
+
+    def _fstat(self, num: int, msg: Message) -> None:
+        """FSTAT: handle -> ATTRS."""
+        handle = self._file(msg.get_string())
+        if handle is None:
+            self._send_status(num, SFTP_FAILURE, "Invalid handle")
+            return
+        self._send_result(num, handle.stat())
+
+    def _fsetstat(self, num: int, msg: Message) -> None:
+        """FSETSTAT: handle, attrs -> STATUS."""
+        handle = self._file(msg.get_string())
+        attr = SFTPAttributes._from_msg(msg)
+        if handle is None:
+            self._send_status(num, SFTP_FAILURE, "Invalid handle")
+            return
+        self._send_result(num, handle.chattr(attr))
+
+    def _opendir(self, num: int, msg: Message) -> None:
+        """OPENDIR: path -> HANDLE (the listing is taken now)."""
+        result = self.server.list_folder(_path(msg))
+        if isinstance(result, int):
+            self._send_status(num, result)
+            return
+        handle = SFTPHandle()
+        handle._set_files(result)
+        name = self._new_handle(handle, folder=True)
+        if name is None:
+            self._send_status(num, SFTP_FAILURE, "Too many open handles")
+            return
+        self._send_reply(num, CMD_HANDLE, _str(name))
+
+    def _readdir(self, num: int, msg: Message) -> None:
+        """READDIR: handle -> NAME (a batch) or EOF."""
+        handle = self.folder_table.get(msg.get_string())
+        if handle is None:
+            self._send_status(num, SFTP_FAILURE, "Invalid handle")
+            return
+        batch = handle._get_next_files(self.READDIR_BATCH)
+        if not batch:
+            self._send_status(num, SFTP_EOF)
+            return
+        self._send_names(num, batch)
+
+    def _one_path(self, op: Callable[[str], int]) -> Callable[[int, Message], None]:
+        """A handler for requests that take one path and answer a status."""
+
+        def handler(num: int, msg: Message) -> None:
+            """Parse the path, run ``op``, answer its status."""
+            self._send_status(num, op(_path(msg)))
+
+        return handler
+
+    def _two_paths(self, op: Callable[[str, str], int]) -> Callable[[int, Message], None]:
+        """A handler for requests that take two paths and answer a status."""
+
+        def handler(num: int, msg: Message) -> None:
+            """Parse both paths, run ``op``, answer its status."""
+            first = _path(msg)
+            second = _path(msg)
+            self._send_status(num, op(first, second))
+
+        return handler
+
+    def _mkdir(self, num: int, msg: Message) -> None:
+        """MKDIR: path, attrs -> STATUS."""
+        path = _path(msg)
+        attr = SFTPAttributes._from_msg(msg)
+        self._send_status(num, self.server.mkdir(path, attr))
+
+    def _realpath(self, num: int, msg: Message) -> None:
+        """REALPATH: path -> NAME with one entry."""
+        result = self.server.canonicalize(_path(msg))
+        if isinstance(result, int):
+            self._send_status(num, result)
+            return
+        attr = SFTPAttributes()
+        attr.filename = result
+        attr.longname = result
+        self._send_names(num, [attr])
+
+    def _stat(self, num: int, msg: Message) -> None:
+        """STAT: path -> ATTRS."""
+        self._send_result(num, self.server.stat(_path(msg)))
+
+    def _lstat(self, num: int, msg: Message) -> None:
+        """LSTAT: path -> ATTRS."""
+        self._send_result(num, self.server.lstat(_path(msg)))
+
+    def _setstat(self, num: int, msg: Message) -> None:
+        """SETSTAT: path, attrs -> STATUS."""
+        path = _path(msg)
+        attr = SFTPAttributes._from_msg(msg)
+        self._send_status(num, self.server.chattr(path, attr))
+
+    def _readlink(self, num: int, msg: Message) -> None:
+        """READLINK: path -> NAME with the target."""
+        result = self.server.readlink(_path(msg))
+        if isinstance(result, int):
+            self._send_status(num, result)
+            return
+        attr = SFTPAttributes()
+        attr.filename = result
+        attr.longname = result
+        self._send_names(num, [attr])
+
+    # -- extensions ---------------------------------------------------------------------
+
+    def _extended(self, num: int, msg: Message) -> None:
+        """EXTENDED: dispatch on the extension name."""
+        name = msg.get_text()
+        if name == EXT_POSIX_RENAME:
+            old, new = _path(msg), _path(msg)
+            self._send_status(num, self.server.posix_rename(old, new))
+        elif name == EXT_HARDLINK:
+            old, new = _path(msg), _path(msg)
+            self._send_status(num, self.server.hardlink(old, new))
+        elif name == EXT_STATVFS:
+            self._send_statvfs(num, self.server.statvfs(_path(msg)))
+        elif name == EXT_FSTATVFS:
+            handle = self._file(msg.get_string())
+            if handle is None:
+                self._send_status(num, SFTP_FAILURE, "Invalid handle")
+            else:
+                self._send_statvfs(num, handle.statvfs())
+        elif name == EXT_FSYNC:
+            handle = self._file(msg.get_string())
+            if handle is None:
+                self._send_status(num, SFTP_FAILURE, "Invalid handle")
+            else:
+                self._send_status(num, handle.fsync())
+        elif name == EXT_LIMITS:
+            payload = U64.pack(self.MAX_PACKET) + U64.pack(self.MAX_READ) + U64.pack(self.MAX_WRITE)
+            self._send_reply(num, CMD_EXTENDED_REPLY, payload + U64.pack(self.MAX_HANDLES))
+        elif name in (EXT_CHECK_FILE, EXT_CHECK_FILE_HANDLE):
+            self._check_file(num, msg, by_name=False)
+        elif name == EXT_CHECK_FILE_NAME:
+            self._check_file(num, msg, by_name=True)
+        else:
+            self._send_status(num, SFTP_OP_UNSUPPORTED, f"Unsupported extension {name}")
+
+    def _send_statvfs(self, num: int, result: SFTPStatVFS | int) -> None:
+        """The statvfs extended reply, or the error code."""
+        if isinstance(result, int):
+            self._send_status(num, result)
+        else:
+            self._send_reply(num, CMD_EXTENDED_REPLY, result.asbytes())
+
+    def _check_file(self, num: int, msg: Message, by_name: bool) -> None:
+        """check-file-handle / check-file-name: hash a range of a file."""
+        opened: SFTPHandle | None = None
+        handle: SFTPHandle | None
+        if by_name:
+            path = _path(msg)
+            algs = msg.get_text().split(",")
+            opened_or_err = self.server.open(path, os.O_RDONLY, SFTPAttributes())
+            if isinstance(opened_or_err, int):
+                self._send_status(num, opened_or_err)
+                return
+            handle = opened = opened_or_err
+        else:
+            handle = self._file(msg.get_string())
+            algs = msg.get_text().split(",")
+        start = msg.get_int64()
+        length = msg.get_int64()
+        block_size = msg.get_int()
+        try:
+            if handle is None:
+                self._send_status(num, SFTP_FAILURE, "Invalid handle")
+                return
+            self._send_check(num, handle, algs, start, length, block_size)
+        finally:
+            if opened is not None:
+                opened.close()
+
+    def _send_check(
+        self, num: int, handle: SFTPHandle, algs: list[str], start: int, length: int, block_size: int
+    ) -> None:
+        """Compute and send the check-file reply."""
+        alg = next((a for a in algs if a in _CHECK_ALGORITHMS), None)
+        if alg is None:
+            self._send_status(num, SFTP_FAILURE, "No supported hash algorithm")
+            return
+        if block_size and block_size < 256:
+            self._send_status(num, SFTP_FAILURE, "Block size too small")
+            return
+        if length == 0:
+            st = handle.stat()
+            if isinstance(st, int):
+                self._send_status(num, st)
+                return
+            length = max(0, (st.st_size or 0) - start)
+        if block_size == 0:
+            block_size = length or 1
+        if length // block_size > 65536:
+            self._send_status(num, SFTP_FAILURE, "Too many blocks")
+            return
+        out = []
+        pos, end = start, start + length
+        while pos < end:
+            block_end = min(end, pos + block_size)
+            h = hashlib.new(alg)
+            while pos < block_end:
+                data = handle.read(pos, min(self.MAX_READ, block_end - pos))
+                if isinstance(data, int):
+                    self._send_status(num, data)
+                    return
+                if not data:
+                    pos = end
+                    break
+                h.update(data)
+                pos += len(data)
+            out.append(h.digest())
+        if not out:
+            out.append(hashlib.new(alg).digest())
+        self._send_reply(num, CMD_EXTENDED_REPLY, _str("check-file") + _str(alg) + b"".join(out))
