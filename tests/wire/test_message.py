@@ -177,3 +177,10 @@ def test_round_trip_any_sequence(items: list[tuple[str, object]]) -> None:
     for adder, value in items:
         assert getattr(back, getter[adder])() == value
     back.expect_end()
+
+
+def test_message_can_wrap_another_message() -> None:
+    inner = Message().add_string(b"ssh-ed25519").add_string(b"sig")
+    again = Message(inner)
+    assert again.get_text() == "ssh-ed25519"
+    assert again.get_string() == b"sig"

@@ -157,6 +157,7 @@ class NoValidConnectionsError(socket.error):
         self.errors = dict(errors)
 
     def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support: rebuild from the per-address errors."""
         return (self.__class__, (self.errors,))
 
 

@@ -37,6 +37,7 @@ class _ThreadIdFilter(logging.Filter):
     _ids: dict[int, int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Tag ``record`` with a small per-thread number (``_threadid``)."""
         ident = record.thread or 0
         record._threadid = self._ids.setdefault(ident, len(self._ids) + 1)
         return True

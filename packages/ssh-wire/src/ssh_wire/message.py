@@ -49,11 +49,14 @@ class Message:
 
     __slots__ = ("_data", "_pos", "strict")
 
-    def __init__(self, content: BytesLike | None = None, strict: bool = False) -> None:
-        """Wrap ``content`` for reading, or start an empty message for writing.
+    def __init__(self, content: BytesLike | Message | None = None, strict: bool = False) -> None:
+        """Wrap ``content`` (bytes, or a Message to re-read) for reading, or start
+        an empty message for writing.
 
         ``strict=True`` makes every read that runs short raise ``ProtocolError``.
         """
+        if content is not None and not isinstance(content, (bytes, bytearray, memoryview)):
+            content = _to_bytes(content)  # another Message, or anything with asbytes()
         self._data = bytearray(content) if content is not None else bytearray()
         self._pos = 0
         self.strict = strict
