@@ -1,0 +1,630 @@
+"""``Channel``: a socket-like tunnel over a ``Transport``; ``ChannelFile`` and
+``ChannelStderrFile`` wrap it as Python files.
+
+All channel state is guarded by the owning transport's lock; each channel
+has its own condition on that lock, so a reader that stops reading stalls
+only its own channel (the window is reopened only as the application reads).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ssh_wire import Message, SSHException
+
+from .file import BufferedFile
+from .protocol.constants import EXTENDED_DATA_STDERR
+
+if TYPE_CHECKING:
+    from .transport import Transport
+
+_U32 = struct.Struct(">I")
+# Data sealed and written per step of send/sendall. Small enough that the
+# packets freed after each write stay below malloc's heap-trim threshold
+# (128 KiB): bigger batches make the allocator return and re-fault the same
+# pages for every batch, which costs more than the extra system calls.
+SEND_BATCH = 96 * 1024
+
+
+def _as_bytes(s: str | bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
+    return s.encode("utf-8") if isinstance(s, str) else s
+
+
+class _ReadyPipe:
+    """A socketpair whose read end is readable while the channel has data,
+    so ``select()`` works on ``Channel.fileno()``."""
+
+    def __init__(self) -> None:
+        self.rsock, self.wsock = socket.socketpair()
+        self.rsock.setblocking(False)
+        self.wsock.setblocking(False)
+        self._set = False
+
+    def fileno(self) -> int:
+        """The descriptor to select on."""
+        return self.rsock.fileno()
+
+    def set(self) -> None:
+        """Make the descriptor readable."""
+        if not self._set:
+            self._set = True
+            try:
+                self.wsock.send(b"*")
+            except OSError:
+                pass
+
+    def clear(self) -> None:
+        """Make the descriptor not readable."""
+        if self._set:
+            self._set = False
+            try:
+                self.rsock.recv(16)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Release both descriptors."""
+        self.rsock.close()
+        self.wsock.close()
+
+
+class _InBuffer:
+    """Received data waiting for ``recv``: a deque of chunks, an offset into
+    the first one, and the total size. Whole chunks are handed out without a
+    copy; a partial read copies only what it returns (so reading one byte at
+    a time stays linear)."""
+
+    __slots__ = ("chunks", "offset", "size")
+
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.offset = 0
+        self.size = 0
+
+    def append(self, data: bytes) -> None:
+        """Queue ``data`` at the end."""
+        self.chunks.append(data)
+        self.size += len(data)
+
+    def take(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the front (at least one byte when buffered)."""
+        chunks = self.chunks
+        first = chunks[0]
+        off = self.offset
+        avail = len(first) - off
+        if avail > n:
+            self.offset = off + n
+            self.size -= n
+            return first[off : off + n]
+        if off == 0 and (avail == n or len(chunks) == 1 or len(chunks[1]) > n - avail):
+            chunks.popleft()
+            self.size -= avail
+            return first
+        out = [first[off:] if off else first]
+        chunks.popleft()
+        self.offset = 0
+        got = avail
+        while chunks and got + len(chunks[0]) <= n:
+            c = chunks.popleft()
+            out.append(c)
+            got += len(c)
+        self.size -= got
+        return b"".join(out)
+
+    def move_to(self, other: _InBuffer) -> None:
+        """Append everything buffered here to ``other`` and empty this buffer."""
+        if self.chunks and self.offset:
+            self.chunks[0] = self.chunks[0][self.offset :]
+        other.chunks.extend(self.chunks)
+        other.size += self.size
+        self.chunks.clear()
+        self.offset = 0
+        self.size = 0
+
+
+class Channel:
+    """A secure tunnel across an SSH ``Transport``, with the API of a socket.
+
+    Channels are created by ``Transport.open_session`` / ``open_channel`` (or
+    ``accept`` on a server), not directly.
+    """
+
+    def __init__(self, chanid: int) -> None:
+        """A channel with local id ``chanid``, not yet attached to a transport."""
+        self.chanid = chanid
+        self.transport: Transport | None = None
+        self.name = str(chanid)
+        self.kind = "session"
+        self.active = False
+        self.closed = False
+        self.eof_received = False
+        self.eof_sent = False
+        self.combine_stderr = False
+        self.timeout: float | None = None
+        self.exit_status = -1
+        self.exit_signal: tuple[str, bool, str] | None = None
+        self.status_event = threading.Event()
+        self.origin_addr: tuple[str, int] | None = None
+        self._lock: Any = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._in = _InBuffer()
+        self._err = _InBuffer()
+        self._waiting = 0
+        self._pipe: _ReadyPipe | None = None
+        self._err_pipe: _ReadyPipe | None = None
+        self._replies: deque[list[bool | None]] = deque()
+        self._read_shut = False
+        self._opened = threading.Event()
+        self._open_error: Exception | None = None
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("open" if self.active else "pending")
+        return f"<ssh_transport.Channel {self.chanid} ({state})>"
+
+    def __del__(self) -> None:
+        try:
+            if not self.closed and self.transport is not None and self.active:
+                self.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- attaching (called by the transport) ----------------------------------
+
+    def _attach(self, transport: Transport) -> None:
+        self.transport = transport
+        self._lock = transport._lock
+        self._cond = threading.Condition(self._lock)
+
+    def _notify(self) -> None:
+        """Wake threads waiting on this channel (lock held)."""
+        if self._waiting:
+            self._cond.notify_all()
+
+    def _feed(self, data: bytes, ext: int) -> None:
+        """Data from the peer (lock held). Waiters are woken by the caller
+        (``_notify``) once per batch of packets, not once per packet."""
+        if self._read_shut:
+            self._consumed(len(data))
+            return
+        if ext and not self.combine_stderr:
+            if ext != EXTENDED_DATA_STDERR:
+                self._consumed(len(data))
+                return
+            self._err.append(data)
+            if self._err_pipe is not None:
+                self._err_pipe.set()
+        else:
+            self._in.append(data)
+            if self._pipe is not None:
+                self._pipe.set()
+
+    def _consumed(self, n: int) -> None:
+        t = self.transport
+        if t is not None and t._core is not None and not self.closed:
+            t._core.channel_consumed(self.chanid, n)
+
+    def _on_eof(self) -> None:
+        self.eof_received = True
+        self._set_pipes()
+        self._cond.notify_all()
+
+    def _on_close(self) -> None:
+        """The channel is gone (peer CLOSE, or the transport died); lock held."""
+        self.eof_received = True
+        self.closed = True
+        self.active = False
+        self._set_pipes()
+        for slot in self._replies:
+            if slot[0] is None:
+                slot[0] = False
+        self._replies.clear()
+        self.status_event.set()
+        self._opened.set()
+        self._cond.notify_all()
+
+    def _set_pipes(self) -> None:
+        if self._pipe is not None:
+            self._pipe.set()
+        if self._err_pipe is not None:
+            self._err_pipe.set()
+
+    def _on_reply(self, success: bool) -> None:
+        if self._replies:
+            self._replies.popleft()[0] = success
+        self._cond.notify_all()
+
+    # -- identity ------------------------------------------------------------
+
+    def get_id(self) -> int:
+        """This channel's id, unique within its transport."""
+        return self.chanid
+
+    def get_name(self) -> str:
+        """The name given with ``set_name`` (the id by default)."""
+        return self.name
+
+    def set_name(self, name: str) -> None:
+        """Give this channel a name, for logs."""
+        self.name = name
+
+    def get_transport(self) -> Transport:
+        """The ``Transport`` this channel runs on."""
+        assert self.transport is not None
+        return self.transport
+
+    # -- timeouts --------------------------------------------------------------
+
+    def settimeout(self, timeout: float | None) -> None:
+        """Timeout in seconds for blocking reads and writes (None: block forever)."""
+        self.timeout = timeout
+
+    def gettimeout(self) -> float | None:
+        """The timeout set by ``settimeout`` / ``setblocking``."""
+        return self.timeout
+
+    def setblocking(self, blocking: int | bool) -> None:
+        """Blocking (timeout None) or non-blocking (timeout 0.0) mode."""
+        self.settimeout(None if blocking else 0.0)
+
+    def _wait(self, deadline: float | None) -> None:
+        """Wait on the condition (lock held) until notified or ``deadline``."""
+        if deadline is None:
+            self._waiting += 1
+            try:
+                self._cond.wait()
+            finally:
+                self._waiting -= 1
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("timed out")
+        self._waiting += 1
+        try:
+            self._cond.wait(remaining)
+        finally:
+            self._waiting -= 1
+
+    def _deadline(self) -> float | None:
+        return None if self.timeout is None else time.monotonic() + self.timeout
+
+    # -- requests ----------------------------------------------------------------
+
+    def _request(self, kind: str, data: bytes = b"", want_reply: bool = True) -> bool:
+        t = self._live_transport()
+        slot: list[bool | None] = [None]
+        with self._lock:
+            if self.closed or t._core is None:
+                raise SSHException("Channel is closed")
+            if want_reply:
+                self._replies.append(slot)
+            t._core.channel_request(self.chanid, kind, want_reply, data)
+        t._flush()
+        if not want_reply:
+            return True
+        with self._lock:
+            while slot[0] is None:
+                if self.closed or not t.active:
+                    raise SSHException("Channel closed.")
+                self._wait(None)
+        return bool(slot[0])
+
+    def _live_transport(self) -> Transport:
+        t = self.transport
+        if t is None or not self.active:
+            raise SSHException("Channel is not open")
+        return t
+
+    def _start(self, kind: str, data: bytes = b"") -> bool:
+        ok = self._request(kind, data)
+        if not ok:
+            # As paramiko does: a refused command leaves nothing to talk to.
+            self.close()
+        return ok
+
+    def exec_command(self, command: str | bytes) -> bool:
+        """Run ``command`` on the server; True if the server agreed (if it
+        refused, the channel is closed and False returned)."""
+        return self._start("exec", Message().add_string(command).asbytes())
+
+    def invoke_shell(self) -> bool:
+        """Start an interactive shell; True if the server agreed (else the channel is closed)."""
+        return self._start("shell")
+
+    def invoke_subsystem(self, subsystem: str) -> bool:
+        """Start a subsystem (e.g. "sftp"); True if the server agreed (else the channel is closed)."""
+        return self._start("subsystem", Message().add_string(subsystem).asbytes())
+
+    def get_pty(
+        self, term: str = "vt100", width: int = 80, height: int = 24, width_pixels: int = 0, height_pixels: int = 0
+    ) -> bool:
+        """Ask for a pseudo-terminal; True if the server agreed."""
+        m = Message().add_string(term).add_int(width).add_int(height).add_int(width_pixels).add_int(height_pixels)
+        m.add_string(b"")
+        return self._request("pty-req", m.asbytes())
+
+    def resize_pty(self, width: int = 80, height: int = 24, width_pixels: int = 0, height_pixels: int = 0) -> None:
+        """Tell the server the terminal changed size."""
+        m = Message().add_int(width).add_int(height).add_int(width_pixels).add_int(height_pixels)
+        self._request("window-change", m.asbytes(), want_reply=False)
+
+    def set_environment_variable(self, name: str, value: str) -> None:
+        """Set one environment variable for the command (servers may ignore it)."""
+        self._request("env", Message().add_string(name).add_string(value).asbytes(), want_reply=False)
+
+    def update_environment(self, environment: dict[str, str]) -> None:
+        """Set several environment variables."""
+        for name, value in environment.items():
+            self.set_environment_variable(name, value)
+
+    def request_forward_agent(self, handler: Any) -> bool:
+        """Ask the server to forward agent connections; each
+        "auth-agent@openssh.com" channel it then opens goes to ``handler(channel)``."""
+        t = self._live_transport()
+        t._forward_agent_handler = handler
+        return self._request("auth-agent-req@openssh.com", want_reply=False)
+
+    def send_exit_status(self, status: int) -> None:
+        """Server side: tell the client the command's exit status."""
+        self._request("exit-status", _U32.pack(status & 0xFFFFFFFF), want_reply=False)
+
+    def send_exit_signal(self, signal: str, core_dumped: bool = False, message: str = "") -> None:
+        """Server side: tell the client the command died of ``signal`` (e.g. "TERM")."""
+        m = Message().add_string(signal).add_boolean(core_dumped).add_string(message).add_string("")
+        self._request("exit-signal", m.asbytes(), want_reply=False)
+
+    def exit_status_ready(self) -> bool:
+        """Whether the exit status has arrived (or the channel closed without one)."""
+        return self.status_event.is_set()
+
+    def recv_exit_status(self) -> int:
+        """Wait for the command to finish; its exit status, or -1 if none came."""
+        self.status_event.wait()
+        return self.exit_status
+
+    # -- reading -----------------------------------------------------------------
+
+    def recv_ready(self) -> bool:
+        """Whether ``recv`` would return data at once."""
+        return self._in.size > 0
+
+    def recv_stderr_ready(self) -> bool:
+        """Whether ``recv_stderr`` would return data at once."""
+        return self._err.size > 0
+
+    def recv(self, nbytes: int) -> bytes:
+        """Up to ``nbytes`` of data; ``b""`` once the stream is closed.
+
+        Raises ``socket.timeout`` if nothing arrives within the timeout.
+        """
+        return self._recv(self._in, nbytes, self._pipe)
+
+    def recv_stderr(self, nbytes: int) -> bytes:
+        """Up to ``nbytes`` from the stderr stream; ``b""`` once closed."""
+        return self._recv(self._err, nbytes, self._err_pipe)
+
+    def _recv(self, buf: _InBuffer, nbytes: int, pipe: _ReadyPipe | None) -> bytes:
+        if nbytes <= 0:
+            return b""
+        deadline = None
+        with self._lock:
+            while not buf.size:
+                if self.eof_received or self.closed or self._read_shut:
+                    return b""
+                if self.timeout is not None and deadline is None:
+                    deadline = time.monotonic() + self.timeout
+                self._wait(deadline)
+            data = buf.take(nbytes)
+            if pipe is not None and not buf.size and not self.eof_received and not self.closed:
+                pipe.clear()
+            t = self.transport
+            core = t._core if t is not None else None
+            if core is not None and not self.closed:
+                core.channel_consumed(self.chanid, len(data))
+                flush = core.has_data_to_send()
+            else:
+                flush = False
+        if flush and t is not None:
+            t._flush()
+        return data
+
+    def fileno(self) -> int:
+        """An OS-level descriptor that is readable when ``recv`` would not block
+        (for ``select``; never read or write it)."""
+        with self._lock:
+            if self._pipe is None:
+                self._pipe = _ReadyPipe()
+                if self._in.size or self.eof_received or self.closed:
+                    self._pipe.set()
+            return self._pipe.fileno()
+
+    def _stderr_fileno(self) -> int:
+        with self._lock:
+            if self._err_pipe is None:
+                self._err_pipe = _ReadyPipe()
+                if self._err.size or self.eof_received or self.closed:
+                    self._err_pipe.set()
+            return self._err_pipe.fileno()
+
+    # -- writing -----------------------------------------------------------------
+
+    def send_ready(self) -> bool:
+        """Whether ``send`` would take at least one byte without blocking."""
+        t = self.transport
+        with self._lock:
+            if self.closed or self.eof_sent or t is None or t._core is None:
+                return True
+            st = t._core.conn.get(self.chanid)
+            return st is None or st.remote_window > 0
+
+    def send(self, s: str | bytes | bytearray | memoryview) -> int:
+        """Send data; returns how many bytes were taken (maybe fewer than given).
+
+        Raises ``socket.timeout`` if the peer's window stays shut past the timeout.
+        """
+        return self._send(_as_bytes(s), 0)
+
+    def send_stderr(self, s: str | bytes | bytearray | memoryview) -> int:
+        """Send data on the stderr stream (server side)."""
+        return self._send(_as_bytes(s), EXTENDED_DATA_STDERR)
+
+    def sendall(self, s: str | bytes | bytearray | memoryview) -> None:
+        """Send all of ``s`` (blocks on flow control; honours the timeout)."""
+        self._sendall(_as_bytes(s), 0)
+
+    def sendall_stderr(self, s: str | bytes | bytearray | memoryview) -> None:
+        """Send all of ``s`` on the stderr stream."""
+        self._sendall(_as_bytes(s), EXTENDED_DATA_STDERR)
+
+    def _sendall(self, data: bytes | bytearray | memoryview, ext: int) -> None:
+        mv = memoryview(data)
+        deadline = self._deadline()
+        while mv:
+            n = self._send(mv, ext, deadline)
+            mv = mv[n:]
+
+    def _send(self, data: bytes | bytearray | memoryview, ext: int, deadline: float | None = None) -> int:
+        t = self.transport
+        if t is None:
+            raise OSError("Socket is closed")
+        if not len(data):
+            return 0
+        with self._lock:
+            core = t._core
+            while True:
+                if self.closed or self.eof_sent or core is None or not t.active:
+                    raise OSError("Socket is closed")
+                st = core.conn.get(self.chanid)
+                if st is None or st.close_sent:
+                    raise OSError("Socket is closed")
+                if st.remote_window > 0:
+                    break
+                if deadline is None and self.timeout is not None:
+                    deadline = time.monotonic() + self.timeout
+                self._wait(deadline)
+            try:
+                n = core.send_channel_data(self.chanid, data[:SEND_BATCH], ext)
+            except SSHException as exc:
+                raise OSError(f"Socket is closed: {exc}") from exc
+        t._flush()
+        return n
+
+    # -- closing -------------------------------------------------------------------
+
+    def shutdown(self, how: int) -> None:
+        """0: stop reading; 1: stop writing (sends EOF); 2: both."""
+        if how in (0, 2):
+            self.shutdown_read()
+        if how in (1, 2):
+            self.shutdown_write()
+
+    def shutdown_read(self) -> None:
+        """Discard further incoming data."""
+        with self._lock:
+            self._read_shut = True
+            self._in = _InBuffer()
+            self._err = _InBuffer()
+            self._cond.notify_all()
+
+    def shutdown_write(self) -> None:
+        """Send EOF: the peer gets no more data from us."""
+        t = self.transport
+        with self._lock:
+            if self.eof_sent or self.closed or t is None or t._core is None:
+                return
+            self.eof_sent = True
+            t._core.channel_eof(self.chanid)
+        t._flush()
+
+    def close(self) -> None:
+        """Close the channel; queued data is flushed first. Further reads
+        return EOF and writes fail."""
+        t = self.transport
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.active = False
+            if t is not None and t._core is not None and t.active:
+                t._core.close_channel(self.chanid)
+            self._set_pipes()
+            self._cond.notify_all()
+        if t is not None:
+            t._flush()
+        for p in (self._pipe, self._err_pipe):
+            if p is not None:
+                p.close()
+        self._pipe = self._err_pipe = None
+
+    # -- files -----------------------------------------------------------------------
+
+    def makefile(self, *params: Any) -> ChannelFile:
+        """A file object reading/writing this channel (mode, bufsize as ``open``)."""
+        return ChannelFile(self, *params)
+
+    def makefile_stderr(self, *params: Any) -> ChannelStderrFile:
+        """A file object on the stderr stream."""
+        return ChannelStderrFile(self, *params)
+
+    def makefile_stdin(self, *params: Any) -> ChannelStdinFile:
+        """A file object for the command's stdin; closing it sends EOF."""
+        return ChannelStdinFile(self, *params)
+
+    def set_combine_stderr(self, combine: bool) -> bool:
+        """Merge stderr into the main stream; returns the previous setting."""
+        with self._lock:
+            old = self.combine_stderr
+            self.combine_stderr = bool(combine)
+            if combine and self._err.size:
+                self._err.move_to(self._in)
+        return old
+
+
+class ChannelFile(BufferedFile):
+    """A Python file on a channel's main stream (``Channel.makefile``)."""
+
+    def __init__(self, channel: Channel, mode: str = "r", bufsize: int = -1) -> None:
+        """Wrap ``channel`` with ``mode`` ("r", "w", "rb", "rU", ...)."""
+        super().__init__()
+        self.channel = channel
+        self._set_mode(mode, bufsize)
+
+    def __repr__(self) -> str:
+        return f"<ssh_transport.ChannelFile from {self.channel!r}>"
+
+    def _read(self, size: int) -> bytes | None:
+        return self.channel.recv(size)
+
+    def _write(self, data: bytes | memoryview) -> int:
+        self.channel.sendall(data)
+        return len(data)
+
+
+class ChannelStderrFile(ChannelFile):
+    """A Python file on a channel's stderr stream (``Channel.makefile_stderr``)."""
+
+    def _read(self, size: int) -> bytes | None:
+        return self.channel.recv_stderr(size)
+
+    def _write(self, data: bytes | memoryview) -> int:
+        self.channel.sendall_stderr(data)
+        return len(data)
+
+
+class ChannelStdinFile(ChannelFile):
+    """A writable file for a command's stdin; ``close`` sends EOF."""
+
+    def close(self) -> None:
+        """Flush, close the file, and shut the channel's write side."""
+        super().close()
+        self.channel.shutdown_write()

@@ -1,0 +1,173 @@
+"""Client-side authentication methods of ``Transport`` (a mixin).
+
+Each method sends one request through the protocol core and waits (with the
+transport's ``auth_timeout``) for the reply the reader thread stores.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ssh_wire import (
+    AuthenticationException,
+    BadAuthenticationType,
+    SSHException,
+)
+
+from .protocol import events as ev
+
+if TYPE_CHECKING:
+    from .protocol.core import SSHProtocol
+
+InteractiveHandler = Callable[[str, str, list[tuple[str, bool]]], Sequence[str]]
+
+
+class ClientAuthMixin:
+    """``auth_none``, ``auth_password``, ``auth_publickey``, ``auth_interactive``."""
+
+    _lock: Any
+    _cond: threading.Condition
+    _core: SSHProtocol | None
+    _auth_reply: ev.Event | None
+    auth_timeout: float
+    active: bool
+
+    if TYPE_CHECKING:
+
+        def _flush(self) -> None:  # provided by Transport
+            raise NotImplementedError
+
+    if TYPE_CHECKING:
+
+        def _saved_exception(self) -> Exception | None:  # provided by Transport
+            raise NotImplementedError
+
+    def _send_auth(self, send: Callable[[SSHProtocol], None]) -> None:
+        with self._lock:
+            core = self._core
+            if core is None or not self.active:
+                raise self._saved_exception() or SSHException("No existing session")
+            if core.role != "client":
+                raise SSHException("authentication is for clients")
+            self._auth_reply = None
+            send(core)
+        self._flush()
+
+    def _wait_auth_reply(self) -> ev.Event:
+        deadline = time.monotonic() + self.auth_timeout
+        with self._lock:
+            while self._auth_reply is None:
+                if not self.active:
+                    raise self._saved_exception() or SSHException("Authentication failed: transport closed")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AuthenticationException("Authentication timeout.")
+                self._cond.wait(remaining)
+            reply, self._auth_reply = self._auth_reply, None
+            return reply
+
+    def _conclude(self, method: str, reply: ev.Event) -> list[str]:
+        if isinstance(reply, ev.AuthSucceeded):
+            return []
+        if isinstance(reply, ev.AuthFailed):
+            if reply.partial:
+                return list(reply.allowed)
+            if method not in reply.allowed:
+                raise BadAuthenticationType("Bad authentication type", list(reply.allowed))
+            raise AuthenticationException("Authentication failed.")
+        if isinstance(reply, ev.PasswordChangeRequested):
+            raise AuthenticationException(f"Server requires a password change: {reply.prompt}")
+        raise SSHException(f"unexpected authentication reply {type(reply).__name__}")
+
+    def _in_background(self, event: threading.Event, fn: Callable[[], list[str]]) -> list[str]:
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:
+                self._auth_exception = exc
+            finally:
+                event.set()
+
+        threading.Thread(target=run, name="ssh-auth", daemon=True).start()
+        return []
+
+    _auth_exception: Exception | None = None
+
+    def auth_none(self, username: str) -> list[str]:
+        """Try to log in with no credentials; usually raises
+        ``BadAuthenticationType`` whose ``allowed_types`` lists what the server wants."""
+        self._send_auth(lambda core: core.auth_none(username))
+        return self._conclude("none", self._wait_auth_reply())
+
+    def auth_password(
+        self, username: str, password: str | bytes, event: threading.Event | None = None, fallback: bool = True
+    ) -> list[str]:
+        """Log in with a password. Returns ``[]`` on success, or the methods
+        still needed after a partial success. With ``fallback``, a server that
+        only offers keyboard-interactive is answered with the password.
+
+        With ``event``, returns at once and sets ``event`` when done (check
+        ``is_authenticated()`` / ``get_exception()``).
+        """
+        if event is not None:
+            return self._in_background(event, lambda: self.auth_password(username, password, None, fallback))
+        pw = password.decode("utf-8") if isinstance(password, (bytes, bytearray)) else password
+        self._send_auth(lambda core: core.auth_password(username, pw))
+        try:
+            return self._conclude("password", self._wait_auth_reply())
+        except BadAuthenticationType as exc:
+            if not fallback or "keyboard-interactive" not in exc.allowed_types:
+                raise
+
+            def answer(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+                if len(prompts) > 1:
+                    raise SSHException("Fallback authentication failed.")
+                return [pw] * len(prompts)
+
+            try:
+                return self.auth_interactive(username, answer)
+            except SSHException:
+                raise exc from None
+
+    def auth_publickey(self, username: str, key: Any, event: threading.Event | None = None) -> list[str]:
+        """Log in with a private key (a ``PKey`` or an agent key). RSA keys
+        sign with rsa-sha2-512/256 as the server's server-sig-algs allows."""
+        if event is not None:
+            return self._in_background(event, lambda: self.auth_publickey(username, key))
+        self._send_auth(lambda core: core.auth_publickey(username, key))
+        return self._conclude("publickey", self._wait_auth_reply())
+
+    def auth_interactive(self, username: str, handler: InteractiveHandler, submethods: str = "") -> list[str]:
+        """Keyboard-interactive login: ``handler(title, instructions, prompts)``
+        gets a list of ``(prompt, echo)`` and returns the answers; it may be
+        called several times."""
+        self._send_auth(lambda core: core.auth_interactive(username, submethods))
+        while True:
+            reply = self._wait_auth_reply()
+            if not isinstance(reply, ev.AuthInfoRequested):
+                return self._conclude("keyboard-interactive", reply)
+            answers = [str(a) for a in handler(reply.name, reply.instructions, list(reply.prompts))]
+            if len(answers) != len(reply.prompts):
+                raise AuthenticationException("handler gave the wrong number of answers")
+            self._send_auth(lambda core, answers=answers: core.auth_info_response(answers))  # type: ignore[misc]
+
+    def auth_interactive_dumb(
+        self, username: str, handler: InteractiveHandler | None = None, submethods: str = ""
+    ) -> list[str]:
+        """Keyboard-interactive on the terminal: print each prompt, read answers."""
+        import getpass
+
+        def ask(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+            if title:
+                print(title)
+            if instructions:
+                print(instructions)
+            return [input(p) if echo else getpass.getpass(p) for p, echo in prompts]
+
+        return self.auth_interactive(username, handler or ask, submethods)
+
+
+__all__ = ["ClientAuthMixin"]

@@ -1,0 +1,415 @@
+"""User authentication (RFC 4252, RFC 4256 keyboard-interactive, RFC 8308
+server-sig-algs): the client's and the server's state, without I/O.
+
+Both classes talk to the core through a tiny interface: ``send(payload)``,
+``emit(event)`` and ``session_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ssh_wire import (
+    DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
+    DISCONNECT_SERVICE_NOT_AVAILABLE,
+    Message,
+    ProtocolError,
+    SSHException,
+)
+
+from . import events as ev
+from .constants import (
+    AUTH_FAILED,
+    AUTH_PARTIALLY_SUCCESSFUL,
+    AUTH_SUCCESSFUL,
+    MSG_SERVICE_ACCEPT,
+    MSG_SERVICE_REQUEST,
+    MSG_USERAUTH_BANNER,
+    MSG_USERAUTH_FAILURE,
+    MSG_USERAUTH_INFO_REQUEST,
+    MSG_USERAUTH_INFO_RESPONSE,
+    MSG_USERAUTH_REQUEST,
+    MSG_USERAUTH_SUCCESS,
+)
+from .negotiation import algorithms_for_key_type, key_type_of
+
+SERVICE_USERAUTH = "ssh-userauth"
+SERVICE_CONNECTION = "ssh-connection"
+MAX_PROMPTS = 64
+MAX_NAME = 1024
+
+
+class AuthHost(Protocol):
+    """What the auth state machines need from the core."""
+
+    @property
+    def session_id(self) -> bytes | None:
+        """H of the first key exchange."""
+
+    def send(self, payload: bytes) -> None:
+        """Queue a payload for sending."""
+
+    def emit(self, event: ev.Event) -> None:
+        """Deliver an event to the driver."""
+
+
+def signature_algorithm(key: Any, server_sig_algs: list[str] | None, allowed: tuple[str, ...]) -> str:
+    """The algorithm to sign a publickey request with.
+
+    RSA keys use rsa-sha2-512/256 when the server lists them in server-sig-algs
+    (or, with no ext-info, rsa-sha2-512 as OpenSSH servers since 7.2 accept);
+    SHA-1 ``ssh-rsa`` only when allowed and nothing better is.
+    """
+    algs = getattr(key, "signature_algorithms", None)
+    if not algs:
+        algs = algorithms_for_key_type(key.get_name()) or (key.get_name(),)
+    usable = [a for a in algs if a in allowed]
+    if server_sig_algs is not None:
+        listed = [a for a in usable if a in server_sig_algs]
+        if listed:
+            return listed[0]
+    if usable:
+        return usable[0]
+    return str(algs[0])
+
+
+def signed_data(session_id: bytes, username: str, service: str, algorithm: str, blob: bytes) -> bytes:
+    """The data a publickey request signs (RFC 4252 section 7)."""
+    m = Message()
+    m.add_string(session_id)
+    m.add_byte(MSG_USERAUTH_REQUEST)
+    m.add_string(username)
+    m.add_string(service)
+    m.add_string("publickey")
+    m.add_boolean(True)
+    m.add_string(algorithm)
+    m.add_string(blob)
+    return m.asbytes()
+
+
+class ClientAuth:
+    """The client side: one request in flight at a time."""
+
+    def __init__(self, host: AuthHost, allowed_algorithms: tuple[str, ...]) -> None:
+        self.host = host
+        self.allowed_algorithms = allowed_algorithms
+        self.service_requested = False
+        self.service_accepted = False
+        self._queued: list[bytes] = []
+        self.method: str | None = None
+        self.username = ""
+        self.authenticated = False
+        self.server_sig_algs: list[str] | None = None
+        self._prompt_count = 0
+        self._signed = False
+
+    def _request(self, username: str, method: str, body: Message) -> None:
+        if self.authenticated:
+            raise SSHException("already authenticated")
+        if self.method is not None:
+            raise SSHException(f"an authentication request ({self.method}) is already in progress")
+        m = Message()
+        m.add_byte(MSG_USERAUTH_REQUEST)
+        m.add_string(username)
+        m.add_string(SERVICE_CONNECTION)
+        m.add_string(method)
+        m.add_bytes(body.asbytes())
+        self.method = method
+        self.username = username
+        self._signed = False
+        if self.service_accepted:
+            self.host.send(m.asbytes())
+            return
+        self._queued.append(m.asbytes())
+        if not self.service_requested:
+            self.service_requested = True
+            self.host.send(bytes([MSG_SERVICE_REQUEST]) + Message().add_string(SERVICE_USERAUTH).asbytes())
+
+    def request_none(self, username: str) -> None:
+        """Send a "none" request (learns the allowed methods)."""
+        self._request(username, "none", Message())
+
+    def request_password(self, username: str, password: str | bytes, new_password: str | bytes | None = None) -> None:
+        """Send a "password" request (with a new password to change it)."""
+        body = Message().add_boolean(new_password is not None).add_string(password)
+        if new_password is not None:
+            body.add_string(new_password)
+        self._request(username, "password", body)
+
+    def request_publickey(self, username: str, key: Any, algorithm: str | None = None) -> None:
+        """Send a signed "publickey" request with ``key`` (a PKey or agent key)."""
+        if self.host.session_id is None:
+            raise SSHException("no session id: key exchange not done")
+        alg = algorithm or signature_algorithm(key, self.server_sig_algs, self.allowed_algorithms)
+        blob = key.asbytes()
+        data = signed_data(self.host.session_id, username, SERVICE_CONNECTION, alg, blob)
+        try:
+            sig = key.sign_ssh_data(data, alg)
+        except TypeError:
+            sig = key.sign_ssh_data(data)
+        body = Message().add_boolean(True).add_string(alg).add_string(blob).add_string(bytes(sig))
+        self._request(username, "publickey", body)
+        self._signed = True
+
+    def request_interactive(self, username: str, submethods: str = "") -> None:
+        """Start keyboard-interactive authentication (RFC 4256)."""
+        self._request(username, "keyboard-interactive", Message().add_string("").add_string(submethods))
+
+    def info_response(self, responses: list[str] | tuple[str, ...]) -> None:
+        """Answer the server's last keyboard-interactive questions."""
+        if self.method != "keyboard-interactive" or self._prompt_count < 0:
+            raise SSHException("no keyboard-interactive question is pending")
+        m = Message().add_byte(MSG_USERAUTH_INFO_RESPONSE).add_int(len(responses))
+        for r in responses:
+            m.add_string(r)
+        self._prompt_count = -1
+        self.host.send(m.asbytes())
+
+    # -- incoming ----------------------------------------------------------
+
+    def on_service_accept(self, payload: bytes) -> None:
+        """SERVICE_ACCEPT: send the queued auth request."""
+        m = Message(payload, strict=True)
+        m.get_byte()
+        name = m.get_name() if m.remaining() else SERVICE_USERAUTH
+        if not self.service_requested or self.service_accepted or name != SERVICE_USERAUTH:
+            raise ProtocolError(f"unexpected SERVICE_ACCEPT for {name!r}")
+        self.service_accepted = True
+        self.host.emit(ev.ServiceAccepted(name))
+        for p in self._queued:
+            self.host.send(p)
+        self._queued.clear()
+
+    def expects_reply(self) -> bool:
+        """Whether a userauth reply may arrive now."""
+        return self.method is not None and self.service_accepted
+
+    def on_banner(self, payload: bytes) -> None:
+        """USERAUTH_BANNER."""
+        m = Message(payload, strict=True)
+        m.get_byte()
+        text = m.get_text()
+        lang = m.get_text() if m.remaining() else ""
+        self.host.emit(ev.AuthBannerReceived(text, lang))
+
+    def on_failure(self, payload: bytes) -> None:
+        """USERAUTH_FAILURE (maybe partial success)."""
+        if not self.expects_reply():
+            raise ProtocolError("USERAUTH_FAILURE without a request")
+        m = Message(payload, strict=True)
+        m.get_byte()
+        allowed = tuple(m.get_list())
+        partial = m.get_boolean()
+        self.method = None
+        self.host.emit(ev.AuthFailed(allowed, partial))
+
+    def on_success(self, payload: bytes) -> None:
+        """USERAUTH_SUCCESS."""
+        if not self.expects_reply() or len(payload) != 1:
+            raise ProtocolError("unexpected USERAUTH_SUCCESS")
+        self.method = None
+        self.authenticated = True
+        self.host.emit(ev.AuthSucceeded(self.username))
+
+    def on_60(self, payload: bytes) -> None:
+        """Message 60: PK_OK, PASSWD_CHANGEREQ or INFO_REQUEST by method."""
+        if not self.expects_reply():
+            raise ProtocolError("unexpected userauth message 60")
+        m = Message(payload, strict=True)
+        m.get_byte()
+        if self.method == "publickey":
+            if self._signed:
+                raise ProtocolError("USERAUTH_PK_OK in reply to a signed request")
+            alg = m.get_name()
+            blob = m.get_string()
+            self.host.emit(ev.AuthPublicKeyAccepted(alg, blob))
+        elif self.method == "password":
+            prompt = m.get_text()
+            lang = m.get_text()
+            self.method = None
+            self.host.emit(ev.PasswordChangeRequested(prompt, lang))
+        elif self.method == "keyboard-interactive":
+            name = m.get_text()
+            instructions = m.get_text()
+            lang = m.get_text()
+            n = m.get_int()
+            if n > MAX_PROMPTS:
+                raise ProtocolError(f"too many keyboard-interactive prompts ({n})")
+            prompts = tuple((m.get_text(), m.get_boolean()) for _ in range(n))
+            self._prompt_count = n
+            self.host.emit(ev.AuthInfoRequested(name, instructions, lang, prompts))
+        else:
+            raise ProtocolError("unexpected userauth message 60")
+
+
+class ServerAuth:
+    """The server side: parses requests, verifies signatures, and waits for
+    the driver's decision on each one."""
+
+    def __init__(self, host: AuthHost, allowed_algorithms: tuple[str, ...], max_attempts: int = 20) -> None:
+        self.host = host
+        self.allowed_algorithms = allowed_algorithms
+        self.max_attempts = max_attempts
+        self.failures = 0
+        self.service_accepted = False
+        self.authenticated = False
+        self.username: str | None = None
+        self.service: str | None = None
+        self.pending: ev.AuthRequested | None = None
+        self.pending_info: bool = False
+        self._prompts_sent = -1
+        self._banner_sent = False
+
+    @property
+    def awaiting_decision(self) -> bool:
+        """True while the driver owes an answer for the last request."""
+        return self.pending is not None or self.pending_info
+
+    def on_service_request(self, payload: bytes) -> None:
+        """SERVICE_REQUEST: only ssh-userauth, only once, only before auth."""
+        m = Message(payload, strict=True)
+        m.get_byte()
+        name = m.get_name()
+        m.expect_end()
+        if name != SERVICE_USERAUTH or self.authenticated:
+            raise ProtocolError(f"service {name!r} not available", DISCONNECT_SERVICE_NOT_AVAILABLE)
+        self.service_accepted = True
+        self.host.send(bytes([MSG_SERVICE_ACCEPT]) + Message().add_string(name).asbytes())
+
+    def on_request(self, payload: bytes) -> None:
+        """USERAUTH_REQUEST: parse and hand to the driver as ``AuthRequested``."""
+        if not self.service_accepted:
+            raise ProtocolError("USERAUTH_REQUEST before the ssh-userauth service was accepted")
+        if self.authenticated:
+            return  # RFC 4252 5.1: requests after success are ignored
+        if self.awaiting_decision:
+            raise ProtocolError("USERAUTH_REQUEST while the last one is pending")
+        m = Message(payload, strict=True)
+        m.get_byte()
+        username = m.get_text()
+        service = m.get_name()
+        method = m.get_name()
+        if len(username) > MAX_NAME:
+            raise ProtocolError("user name too long")
+        if service != SERVICE_CONNECTION:
+            raise ProtocolError(f"service {service!r} not available", DISCONNECT_SERVICE_NOT_AVAILABLE)
+        if (username, service) != (self.username, self.service):
+            # RFC 4252 section 5: a change of user or service flushes the state.
+            self.username, self.service = username, service
+            self._prompts_sent = -1
+        kwargs: dict[str, Any] = {}
+        if method == "password":
+            change = m.get_boolean()
+            kwargs["password"] = m.get_text()
+            if change:
+                kwargs["new_password"] = m.get_text()
+        elif method == "publickey":
+            signed = m.get_boolean()
+            alg = m.get_name()
+            blob = m.get_string()
+            sig = m.get_string() if signed else None
+            key = self._check_key(username, alg, blob, sig)
+            kwargs.update(algorithm=alg, key=key, signed=signed and key is not None)
+        elif method == "keyboard-interactive":
+            m.get_text()  # language tag, deprecated
+            kwargs["submethods"] = m.get_text()
+        self.pending = ev.AuthRequested(username, service, method, **kwargs)
+        self.host.emit(self.pending)
+
+    def _check_key(self, username: str, alg: str, blob: bytes, sig: bytes | None) -> Any:
+        from ssh_keys import key_from_blob
+
+        try:
+            key = key_from_blob(blob)
+        except SSHException:
+            key = None
+        ok = key is not None and alg in self.allowed_algorithms and key.get_name() == key_type_of(alg)
+        if ok and sig is not None:
+            assert self.host.session_id is not None and key is not None
+            data = signed_data(self.host.session_id, username, SERVICE_CONNECTION, alg, blob)
+            sm = Message(sig, strict=True)
+            try:
+                ok = sm.get_name() == alg
+            except ProtocolError:
+                ok = False
+            sm.rewind()
+            ok = ok and bool(key.verify_ssh_sig(data, sm))
+        return key if ok else None
+
+    def on_info_response(self, payload: bytes) -> None:
+        """USERAUTH_INFO_RESPONSE: only after our INFO_REQUEST."""
+        if self._prompts_sent < 0 or self.awaiting_decision or self.username is None:
+            raise ProtocolError("USERAUTH_INFO_RESPONSE without a question")
+        m = Message(payload, strict=True)
+        m.get_byte()
+        n = m.get_int()
+        if n != self._prompts_sent:
+            raise ProtocolError(f"{n} keyboard-interactive answers for {self._prompts_sent} prompts")
+        responses = tuple(m.get_text() for _ in range(n))
+        m.expect_end()
+        self._prompts_sent = -1
+        self.pending_info = True
+        self.host.emit(ev.AuthInfoResponded(self.username, responses))
+
+    # -- the driver's decisions ------------------------------------------------
+
+    def send_banner(self, text: str, language: str = "") -> None:
+        """Send a USERAUTH_BANNER (once, before success)."""
+        if self._banner_sent or self.authenticated:
+            return
+        self._banner_sent = True
+        self.host.send(Message().add_byte(MSG_USERAUTH_BANNER).add_string(text).add_string(language).asbytes())
+
+    def result(self, result: int, allowed: list[str] | tuple[str, ...]) -> bool:
+        """Answer the pending request; True when the user is now authenticated."""
+        req = self.pending
+        if req is None and not self.pending_info:
+            raise SSHException("no authentication request is pending")
+        self.pending = None
+        self.pending_info = False
+        self._prompts_sent = -1
+        if req is not None and req.method == "publickey" and req.key is None:
+            result = AUTH_FAILED  # the core already refused the key or its signature
+        if result == AUTH_SUCCESSFUL and req is not None and req.method == "publickey" and not req.signed:
+            # A query: the key would do; the client will now sign.
+            m = Message().add_byte(60).add_string(req.algorithm).add_string(req.key.asbytes())  # type: ignore[attr-defined]
+            self.host.send(m.asbytes())
+            return False
+        if result == AUTH_SUCCESSFUL:
+            self.authenticated = True
+            self.host.send(bytes([MSG_USERAUTH_SUCCESS]))
+            self.host.emit(ev.AuthSucceeded(self.username or ""))
+            return True
+        partial = result == AUTH_PARTIALLY_SUCCESSFUL
+        if result not in (AUTH_FAILED, AUTH_PARTIALLY_SUCCESSFUL):
+            raise SSHException(f"bad auth result {result!r}")
+        if not partial and not (req is not None and req.method == "none"):
+            self.failures += 1
+        m = Message().add_byte(MSG_USERAUTH_FAILURE).add_list(list(allowed)).add_boolean(partial)
+        self.host.send(m.asbytes())
+        if self.failures >= self.max_attempts:
+            raise ProtocolError("too many authentication failures", DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE)
+        return False
+
+    def info_request(self, name: str, instructions: str, prompts: list[tuple[str, bool]]) -> None:
+        """Ask keyboard-interactive questions for the pending request."""
+        if not self.awaiting_decision:
+            raise SSHException("no authentication request is pending")
+        if len(prompts) > MAX_PROMPTS:
+            raise SSHException("too many prompts")
+        self.pending = None
+        self.pending_info = False
+        m = Message().add_byte(MSG_USERAUTH_INFO_REQUEST).add_string(name).add_string(instructions).add_string("")
+        m.add_int(len(prompts))
+        for text, echo in prompts:
+            m.add_string(text).add_boolean(echo)
+        self._prompts_sent = len(prompts)
+        self.host.send(m.asbytes())
+
+
+__all__ = [
+    "ClientAuth",
+    "ServerAuth",
+    "signature_algorithm",
+    "signed_data",
+]

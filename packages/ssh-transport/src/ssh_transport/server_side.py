@@ -1,0 +1,197 @@
+"""Server-role event handling for ``Transport`` (a mixin): asks the
+``ServerInterface`` and feeds its decisions back into the protocol core.
+
+These run in the transport's reader thread, outside the transport lock, so
+hooks may use channels freely.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ssh_wire import Message
+
+from .channel import Channel
+from .protocol import events as ev
+from .protocol.constants import (
+    AUTH_FAILED,
+    AUTH_SUCCESSFUL,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_FAILED_UNKNOWN_CHANNEL_TYPE,
+    OPEN_SUCCEEDED,
+)
+from .server import InteractiveQuery, ServerInterface
+
+if TYPE_CHECKING:
+    from .protocol.core import SSHProtocol
+
+
+class ServerSideMixin:
+    """Turns server-role events into ``ServerInterface`` calls."""
+
+    _lock: Any
+    _cond: threading.Condition
+    _core: SSHProtocol | None
+    _channels: dict[int, Channel]
+    _accept_queue: deque[Channel]
+    server_object: ServerInterface | None
+    logger: logging.Logger
+    _banner_done: bool
+    _username: str | None
+    default_window_size: int
+    default_max_packet_size: int
+
+    if TYPE_CHECKING:
+
+        def _flush(self) -> None:  # provided by Transport
+            raise NotImplementedError
+
+    if TYPE_CHECKING:
+
+        def _new_channel(self, chanid: int) -> Channel:  # provided by Transport
+            raise NotImplementedError
+
+    def _hook(self, name: str, default: Any, *args: Any) -> Any:
+        """Call a server hook; an exception from it counts as a refusal."""
+        server = self.server_object
+        fn = getattr(server, name, None) if server is not None else None
+        if fn is None:
+            return default
+        try:
+            return fn(*args)
+        except Exception:
+            self.logger.exception("server hook %s failed", name)
+            return default
+
+    def _allowed_auths(self, username: str) -> list[str]:
+        text = self._hook("get_allowed_auths", "password", username) or ""
+        return [a.strip() for a in str(text).split(",") if a.strip()]
+
+    def _server_auth_requested(self, e: ev.AuthRequested) -> None:
+        core = self._core
+        assert core is not None
+        if not self._banner_done:
+            self._banner_done = True
+            banner = self._hook("get_banner", (None, None))
+            if banner and banner[0]:
+                with self._lock:
+                    core.send_auth_banner(banner[0], banner[1] or "")
+        allowed = self._allowed_auths(e.username)
+        result: Any = AUTH_FAILED
+        if e.method == "none":
+            result = self._hook("check_auth_none", AUTH_FAILED, e.username)
+        elif e.method not in allowed:
+            result = AUTH_FAILED
+        elif e.method == "password":
+            if e.new_password is not None:
+                result = self._hook("check_auth_password_change", AUTH_FAILED, e.username, e.password, e.new_password)
+            else:
+                result = self._hook("check_auth_password", AUTH_FAILED, e.username, e.password)
+        elif e.method == "publickey":
+            if e.key is not None:
+                result = self._hook("check_auth_publickey", AUTH_FAILED, e.username, e.key)
+        elif e.method == "keyboard-interactive":
+            result = self._hook("check_auth_interactive", AUTH_FAILED, e.username, e.submethods)
+        self._answer_auth(result, self._allowed_auths(e.username), e.username)
+
+    def _server_auth_info(self, e: ev.AuthInfoResponded) -> None:
+        result = self._hook("check_auth_interactive_response", AUTH_FAILED, list(e.responses))
+        self._answer_auth(result, self._allowed_auths(e.username), e.username)
+
+    def _answer_auth(self, result: Any, allowed: list[str], username: str) -> None:
+        core = self._core
+        assert core is not None
+        with self._lock:
+            if isinstance(result, InteractiveQuery):
+                core.auth_info_request(result.name, result.instructions, result.prompts)
+            else:
+                if not isinstance(result, int) or result not in (0, 1, 2):
+                    result = AUTH_FAILED
+                core.auth_result(result, allowed)
+                if result == AUTH_SUCCESSFUL and core.authenticated:
+                    self._username = username
+                    self._cond.notify_all()
+        self._flush()
+
+    def _server_channel_open(self, e: ev.ChannelOpenRequested) -> None:
+        core = self._core
+        assert core is not None
+        if e.kind == "direct-tcpip" and e.dest is not None and e.origin is not None:
+            code = self._hook(
+                "check_channel_direct_tcpip_request",
+                OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+                e.chanid,
+                e.origin,
+                e.dest,
+            )
+        elif e.kind in ("session", "x11", "forwarded-tcpip", "auth-agent@openssh.com", "direct-tcpip"):
+            code = self._hook("check_channel_request", OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, e.kind, e.chanid)
+        else:
+            code = self._hook("check_channel_request", OPEN_FAILED_UNKNOWN_CHANNEL_TYPE, e.kind, e.chanid)
+        self._finish_open(e, code, queue=True)
+
+    def _finish_open(self, e: ev.ChannelOpenRequested, code: Any, queue: bool) -> Channel | None:
+        core = self._core
+        assert core is not None
+        with self._lock:
+            if code != OPEN_SUCCEEDED:
+                core.reject_channel(e.chanid, int(code) if isinstance(code, int) else 1, "")
+                chan = None
+            else:
+                chan = self._new_channel(e.chanid)
+                chan.kind = e.kind
+                chan.origin_addr = e.origin
+                chan.active = True
+                core.accept_channel(e.chanid, self.default_window_size, self.default_max_packet_size)
+                if queue:
+                    self._accept_queue.append(chan)
+                    self._cond.notify_all()
+        self._flush()
+        return chan
+
+    def _server_channel_request(self, chan: Channel | None, e: ev.ChannelRequestReceived) -> bool:
+        if chan is None:
+            return False
+        a = e.args
+        kind = e.kind
+        if kind == "exec":
+            return bool(self._hook("check_channel_exec_request", False, chan, a[0]))
+        if kind == "shell":
+            return bool(self._hook("check_channel_shell_request", False, chan))
+        if kind == "subsystem":
+            return bool(self._hook("check_channel_subsystem_request", False, chan, a[0]))
+        if kind == "pty-req":
+            return bool(self._hook("check_channel_pty_request", False, chan, *a))
+        if kind == "window-change":
+            return bool(self._hook("check_channel_window_change_request", False, chan, *a))
+        if kind == "env":
+            return bool(self._hook("check_channel_env_request", False, chan, a[0], a[1]))
+        if kind == "x11-req":
+            return bool(self._hook("check_channel_x11_request", False, chan, *a))
+        if kind == "auth-agent-req@openssh.com":
+            return bool(self._hook("check_channel_forward_agent_request", False, chan))
+        return False
+
+    def _server_global_request(self, e: ev.GlobalRequestReceived) -> tuple[bool, bytes]:
+        m = Message(e.data, strict=True)
+        if e.name == "tcpip-forward":
+            address = m.get_text()
+            port = m.get_int()
+            bound = self._hook("check_port_forward_request", False, address, port)
+            if bound is False or bound is None:
+                return False, b""
+            return True, (Message().add_int(int(bound)).asbytes() if port == 0 else b"")
+        if e.name == "cancel-tcpip-forward":
+            address = m.get_text()
+            port = m.get_int()
+            self._hook("cancel_port_forward_request", None, address, port)
+            return True, b""
+        if e.name.startswith("keepalive@"):
+            return False, b""
+        ok = self._hook("check_global_request", False, e.name, m)
+        if isinstance(ok, (tuple, list)):
+            return True, Message().add(*ok).asbytes()
+        return bool(ok), b""

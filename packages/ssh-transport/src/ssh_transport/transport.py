@@ -1,0 +1,634 @@
+"""``Transport``: the threaded driver around the protocol core, and the
+paramiko-compatible public API (client and server).
+
+The transport owns the socket and one reader thread. The reader feeds bytes
+to ``SSHProtocol`` and turns its events into state that blocking API calls
+wait for (each on a condition of the one transport lock). Writes are ordered
+by the core and go out through ``_flush``, which any thread may call: one
+writer at a time, and a thread that finds another writing leaves its bytes
+for that writer, so the reader thread never blocks behind a stalled sender.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ssh_wire import (
+    DISCONNECT_BY_APPLICATION,
+    Message,
+    SSHException,
+)
+
+from .channel import Channel
+from .client_auth import ClientAuthMixin
+from .driver import DriverMixin
+from .protocol import events as ev
+from .protocol.constants import DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE
+from .protocol.core import REKEY_BYTES, SSHProtocol
+from .protocol.negotiation import AlgorithmPreferences, key_type_of
+from .security import SecurityOptions
+from .server import ServerInterface
+from .server_side import ServerSideMixin
+
+_DISABLED_KEYS = {
+    "ciphers": "ciphers",
+    "macs": "digests",
+    "keys": "key_types",
+    "kex": "kex",
+    "compression": "compression",
+}
+
+
+def _connect(target: str | tuple[str, int]) -> socket.socket:
+    if isinstance(target, str):
+        host, _, port_text = target.rpartition(":")
+        if not host:
+            host, port_text = target, "22"
+        try:
+            port = int(port_text)
+        except ValueError as exc:
+            raise SSHException(f"bad address {target!r}") from exc
+    else:
+        host, port = target[0], int(target[1])
+    return socket.create_connection((host, port))
+
+
+class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
+    """An SSH session over a socket: negotiates encryption, authenticates, and
+    multiplexes channels. Works as a client (``start_client``/``connect``) or a
+    server (``add_server_key`` + ``start_server``)."""
+
+    _modulus_pack: dict[int, list[tuple[int, int]]] | None = None
+
+    def __init__(
+        self,
+        sock: Any,
+        default_window_size: int = DEFAULT_WINDOW_SIZE,
+        default_max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
+        gss_kex: bool = False,
+        gss_deleg_creds: bool = True,
+        disabled_algorithms: dict[str, Any] | None = None,
+        server_sig_algs: bool = True,
+        strict_kex: bool = True,
+    ) -> None:
+        """Wrap ``sock`` (a socket or socket-like object), or connect to
+        ``(host, port)`` / ``"host:port"``."""
+        if isinstance(sock, (str, tuple)):
+            sock = _connect(sock)
+        self.sock = sock
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.default_window_size = default_window_size
+        self.default_max_packet_size = default_max_packet_size
+        self.local_version = "SSH-2.0-ssh_transport_0.1.0"
+        self.remote_version = ""
+        self.banner_timeout = 15.0
+        self.handshake_timeout = 30.0
+        self.auth_timeout = 30.0
+        self.channel_timeout = 3600.0
+        self._rekey_bytes = REKEY_BYTES
+        self._rekey_interval = 3600.0
+        self.logger = logging.getLogger("paramiko.transport")
+        self.active = False
+        self.server_mode = False
+        self.server_object: ServerInterface | None = None
+        self.server_extensions: dict[str, bytes] = {}
+        self.banner: str | None = None
+        self._prefs = AlgorithmPreferences()
+        if disabled_algorithms:
+            for category, names in disabled_algorithms.items():
+                attr = _DISABLED_KEYS.get(category)
+                if attr is not None:
+                    setattr(self._prefs, attr, tuple(n for n in getattr(self._prefs, attr) if n not in names))
+        self._disabled_pubkeys = tuple((disabled_algorithms or {}).get("pubkeys", ()))
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._write_lock = threading.Lock()
+        self._backlog = b""
+        self._writer: threading.Thread | None = None
+        self._writer_wanted = False
+        self._core: SSHProtocol | None = None
+        self._thread: threading.Thread | None = None
+        self._exception: Exception | None = None
+        self._channels: dict[int, Channel] = {}
+        self._accept_queue: deque[Channel] = deque()
+        self._server_keys: dict[str, Any] = {}
+        self._expected_key_type: str | None = None
+        self._host_key_blob: bytes | None = None
+        self._host_key_alg = ""
+        self._kex_count = 0
+        self._kex_done = threading.Event()
+        self._kex_event: threading.Event | None = None
+        self._auth_reply: ev.Event | None = None
+        self._username: str | None = None
+        self._banner_done = False
+        self._global_replies: deque[list[Any]] = deque()
+        self._subsystems: dict[str, tuple[type, tuple[Any, ...], dict[str, Any]]] = {}
+        self._tcp_handler: Callable[..., None] | None = None
+        self._forward_agent_handler: Callable[[Channel], None] | None = None
+        self._keepalive = 0.0
+        self._keepalive_thread: threading.Thread | None = None
+        self._last_sent = time.monotonic()
+        self._hexdump = False
+        self._closing = False
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "unconnected"
+        if self._core is not None and self._core.negotiated_cipher:
+            state += f" (cipher {self._core.negotiated_cipher})"
+        if self.is_authenticated():
+            state += " (authenticated)"
+        return f"<ssh_transport.Transport at {hex(id(self))} [{state}] ({len(self._channels)} channels)>"
+
+    # -- configuration -----------------------------------------------------
+
+    @property
+    def rekey_bytes(self) -> int:
+        """Start a new key exchange after this many bytes either way (1 GiB)."""
+        return self._rekey_bytes
+
+    @rekey_bytes.setter
+    def rekey_bytes(self, value: int) -> None:
+        self._rekey_bytes = int(value)
+        if self._core is not None:
+            self._core.rekey_bytes = int(value)
+
+    @property
+    def rekey_interval(self) -> float:
+        """Start a new key exchange after this many seconds (one hour)."""
+        return self._rekey_interval
+
+    @rekey_interval.setter
+    def rekey_interval(self, value: float) -> None:
+        self._rekey_interval = float(value)
+        if self._core is not None:
+            self._core.rekey_interval = float(value)
+
+    def get_security_options(self) -> SecurityOptions:
+        """The algorithm preferences of this transport (editable before start)."""
+        return SecurityOptions(self)
+
+    def use_compression(self, compress: bool = True) -> None:
+        """Offer zlib compression (zlib@openssh.com, after auth, then zlib)."""
+        self._prefs.compression = ("zlib@openssh.com", "zlib", "none") if compress else ("none",)
+
+    def set_log_channel(self, name: str) -> None:
+        """Log under logger ``name`` (default "paramiko.transport")."""
+        self.logger = logging.getLogger(name)
+
+    def get_log_channel(self) -> str:
+        """The logger name in use."""
+        return self.logger.name
+
+    def set_hexdump(self, hexdump: bool) -> None:
+        """Log every packet payload as a hexdump (DEBUG level)."""
+        self._hexdump = bool(hexdump)
+        if self._core is not None:
+            self._core.trace = self._trace if hexdump else None
+
+    def get_hexdump(self) -> bool:
+        """Whether packets are hexdumped to the log."""
+        return self._hexdump
+
+    def set_keepalive(self, interval: int) -> None:
+        """Send a keepalive global request after ``interval`` idle seconds (0: never)."""
+        with self._lock:
+            self._keepalive = float(interval)
+            if interval and self._keepalive_thread is None:
+                self._keepalive_thread = threading.Thread(
+                    target=self._keepalive_loop, name="ssh-transport-keepalive", daemon=True
+                )
+                self._keepalive_thread.start()
+            self._cond.notify_all()
+
+    def add_server_key(self, key: Any) -> None:
+        """Server: add a host key (one per type; the client's preference picks)."""
+        self._server_keys[key.get_name()] = key
+
+    def get_server_key(self) -> Any:
+        """Server: the host key negotiated for this session (or any, before)."""
+        if self._host_key_alg:
+            key = self._server_keys.get(key_type_of(self._host_key_alg))
+            if key is not None:
+                return key
+        return next(iter(self._server_keys.values()), None)
+
+    @staticmethod
+    def load_server_moduli(filename: str | None = None) -> bool:
+        """Server: load DH group-exchange primes (``/etc/ssh/moduli`` format)."""
+        from .protocol.moduli import load_moduli
+
+        names = [filename] if filename else ["/etc/ssh/moduli", "/usr/local/etc/moduli"]
+        for name in names:
+            try:
+                pack = load_moduli(name)
+            except (OSError, SSHException):
+                continue
+            if pack:
+                Transport._modulus_pack = pack
+                return True
+        return False
+
+    def set_subsystem_handler(self, name: str, handler: type, *larg: Any, **kwarg: Any) -> None:
+        """Server: run ``handler(channel, name, server, *larg, **kwarg)`` (a
+        ``SubsystemHandler``) in its own thread for each request of ``name``."""
+        with self._lock:
+            self._subsystems[name] = (handler, larg, kwarg)
+
+    def _get_subsystem_handler(self, name: str) -> tuple[type | None, tuple[Any, ...], dict[str, Any]]:
+        with self._lock:
+            return self._subsystems.get(name, (None, (), {}))
+
+    # -- state ---------------------------------------------------------------
+
+    def is_active(self) -> bool:
+        """Whether the session is open."""
+        return self.active
+
+    def is_authenticated(self) -> bool:
+        """Whether user authentication has succeeded."""
+        core = self._core
+        return self.active and core is not None and core.authenticated
+
+    def get_username(self) -> str | None:
+        """The user we authenticated as (client) or who authenticated (server)."""
+        return self._username
+
+    def get_exception(self) -> Exception | None:
+        """The error that ended negotiation/auth, cleared when read."""
+        with self._lock:
+            exc = self._exception or self._auth_exception
+            self._exception = None
+            self._auth_exception = None
+            return exc
+
+    def _saved_exception(self) -> Exception | None:
+        return self._exception
+
+    def _negotiated(self, what: str, outgoing: bool) -> str:
+        """A negotiated algorithm ("cipher", "mac") for one direction."""
+        core = self._core
+        n = core.neg.negotiated if core is not None else None
+        if n is None:
+            return ""
+        client_to_server = outgoing != self.server_mode
+        value = getattr(n, f"{what}_{'cs' if client_to_server else 'sc'}")
+        return str(value or "")
+
+    @property
+    def local_cipher(self) -> str:
+        """The cipher we send with ("" before negotiation)."""
+        return self._negotiated("cipher", True)
+
+    @property
+    def remote_cipher(self) -> str:
+        """The cipher the peer sends with."""
+        return self._negotiated("cipher", False)
+
+    @property
+    def local_mac(self) -> str:
+        """The MAC we send with ("" for AEAD ciphers)."""
+        return self._negotiated("mac", True)
+
+    @property
+    def remote_mac(self) -> str:
+        """The MAC the peer sends with."""
+        return self._negotiated("mac", False)
+
+    @property
+    def host_key_type(self) -> str:
+        """The negotiated host key (signature) algorithm."""
+        core = self._core
+        n = core.neg.negotiated if core is not None else None
+        return n.host_key if n is not None else ""
+
+    def get_banner(self) -> bytes | None:
+        """The server's pre-auth banner (USERAUTH_BANNER), if one was sent."""
+        return self.banner.encode("utf-8") if self.banner is not None else None
+
+    def get_remote_server_key(self) -> Any:
+        """The server's host key (client; after negotiation)."""
+        if not self.active or self._host_key_blob is None:
+            raise SSHException("No existing session")
+        from ssh_keys import key_from_blob
+
+        return key_from_blob(self._host_key_blob)
+
+    def getpeername(self) -> Any:
+        """The address of the remote end (as ``socket.getpeername``)."""
+        gp = getattr(self.sock, "getpeername", None)
+        return gp() if gp else ("unknown", 0)
+
+    # -- starting ----------------------------------------------------------------
+
+    def start_client(self, event: threading.Event | None = None, timeout: float | None = None) -> None:
+        """Negotiate a session as the client. Blocks until done (raising
+        ``SSHException`` on failure) unless ``event`` is given, which is set
+        when negotiation ends either way."""
+        self._start("client", event, timeout)
+
+    def start_server(self, event: threading.Event | None = None, server: ServerInterface | None = None) -> None:
+        """Negotiate as the server with the host keys added; ``server`` decides
+        on auth and channels. Blocks like ``start_client``."""
+        if not self._server_keys:
+            raise SSHException("No server host keys (add_server_key)")
+        self.server_mode = True
+        self.server_object = server if server is not None else ServerInterface()
+        self._start("server", event, None)
+
+    def _start(self, role: str, event: threading.Event | None, timeout: float | None) -> None:
+        if self._core is not None:
+            raise SSHException("Transport already started")
+        gex = None
+        if role == "server" and Transport._modulus_pack:
+            from .protocol.moduli import choose_group
+
+            pack = Transport._modulus_pack
+            gex = lambda lo, n, hi: choose_group(pack, lo, n, hi)  # noqa: E731
+        pubkeys = tuple(a for a in self._prefs.key_types if a not in self._disabled_pubkeys)
+        core = SSHProtocol(
+            role,
+            prefs=self._prefs,
+            host_keys=dict(self._server_keys) if role == "server" else None,
+            local_version=self.local_version.encode("ascii"),
+            gex_moduli=gex,
+            expected_host_key_type=self._expected_key_type,
+            rekey_bytes=self._rekey_bytes,
+            rekey_interval=self._rekey_interval,
+            pubkey_algorithms=pubkeys if role == "client" else None,
+            now=time.monotonic(),
+        )
+        if self._hexdump:
+            core.trace = self._trace
+        self._core = core
+        self._kex_event = event
+        self.active = True
+        if isinstance(self.sock, socket.socket):
+            # Our own timeouts govern every wait; a socket timeout could cut
+            # a packet in half inside sendall.
+            self.sock.settimeout(None)
+        with self._lock:
+            core.start()
+        self._thread = threading.Thread(target=self._run, name=f"ssh-transport-{role}", daemon=True)
+        self._thread.start()
+        self._flush()
+        if event is not None:
+            return
+        limit = timeout if timeout is not None else self.handshake_timeout
+        if not self._kex_done.wait(limit) or not self.active:
+            exc = self._exception
+            if self.active:
+                self.close()
+                raise SSHException("Negotiation timed out")
+            raise exc if exc is not None else SSHException("Negotiation failed.")
+
+    def connect(
+        self,
+        hostkey: Any = None,
+        username: str = "",
+        password: str | None = None,
+        pkey: Any = None,
+        gss_host: str | None = None,
+        gss_auth: bool = False,
+        gss_kex: bool = False,
+        gss_deleg_creds: bool = True,
+        gss_trust_dns: bool = True,
+    ) -> None:
+        """Negotiate, check the server's host key against ``hostkey`` (if
+        given; a mismatch closes the session and raises ``SSHException``),
+        then authenticate with ``pkey`` or ``password`` (if given)."""
+        if hostkey is not None:
+            self._expected_key_type = hostkey.get_name()
+        self.start_client()
+        if hostkey is not None:
+            key = self.get_remote_server_key()
+            if key.get_name() != hostkey.get_name() or key.asbytes() != hostkey.asbytes():
+                self.close()
+                raise SSHException("Bad host key from server")
+        if not username:
+            import getpass
+
+            username = getpass.getuser()
+        if pkey is not None or password is not None:
+            if pkey is not None:
+                self.auth_publickey(username, pkey)
+            else:
+                assert password is not None
+                self.auth_password(username, password)
+
+    # -- closing -----------------------------------------------------------------------
+
+    def atfork(self) -> None:
+        """In a forked child: drop this transport without telling the peer
+        (the parent still owns the session)."""
+        self._shutdown(None, flush=False, shutdown_socket=False)
+
+    def close(self) -> None:
+        """End the session: closes every channel and wakes every waiter."""
+        core = self._core
+        if core is not None and self.active:
+            with self._lock:
+                core.disconnect(DISCONNECT_BY_APPLICATION, "")
+        self._shutdown(None, flush=True)
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(10)
+
+    # -- channels --------------------------------------------------------------------
+
+    def _new_channel(self, chanid: int) -> Channel:
+        chan = Channel(chanid)
+        chan._attach(self)
+        self._channels[chanid] = chan
+        return chan
+
+    def open_session(
+        self, window_size: int | None = None, max_packet_size: int | None = None, timeout: float | None = None
+    ) -> Channel:
+        """Open a "session" channel (for exec, shell or a subsystem)."""
+        return self.open_channel("session", window_size=window_size, max_packet_size=max_packet_size, timeout=timeout)
+
+    def open_channel(
+        self,
+        kind: str,
+        dest_addr: tuple[str, int] | None = None,
+        src_addr: tuple[str, int] | None = None,
+        window_size: int | None = None,
+        max_packet_size: int | None = None,
+        timeout: float | None = None,
+    ) -> Channel:
+        """Open a channel of ``kind``; "direct-tcpip"/"forwarded-tcpip" take
+        ``dest_addr`` and ``src_addr`` (host, port) pairs. Raises
+        ``ChannelException`` if the peer refuses, ``SSHException`` if the
+        session ends."""
+        extra = b""
+        if kind in ("direct-tcpip", "forwarded-tcpip"):
+            if dest_addr is None or src_addr is None:
+                raise SSHException(f"{kind} needs dest_addr and src_addr")
+            m = Message().add_string(dest_addr[0]).add_int(dest_addr[1])
+            m.add_string(src_addr[0]).add_int(src_addr[1])
+            extra = m.asbytes()
+        elif kind == "x11" and src_addr is not None:
+            extra = Message().add_string(src_addr[0]).add_int(src_addr[1]).asbytes()
+        window = window_size or self.default_window_size
+        packet = max_packet_size or self.default_max_packet_size
+        with self._lock:
+            core = self._core
+            if core is None or not self.active:
+                raise self._exception or SSHException("SSH session not active")
+            chanid = core.open_channel(kind, extra, window, packet)
+            chan = self._new_channel(chanid)
+            chan.kind = kind
+        self._flush()
+        deadline = time.monotonic() + (timeout if timeout is not None else self.channel_timeout)
+        with self._lock:
+            while not chan._opened.is_set():
+                if not self.active:
+                    raise self._exception or SSHException("Unable to open channel.")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._channels.pop(chanid, None)
+                    core.close_channel(chanid)
+                    raise SSHException("Timeout opening channel.")
+                self._cond.wait(remaining)
+            if chan._open_error is not None:
+                raise chan._open_error
+            if not chan.active:
+                raise self._exception or SSHException("Unable to open channel.")
+        return chan
+
+    def open_forwarded_tcpip_channel(self, src_addr: tuple[str, int], dest_addr: tuple[str, int]) -> Channel:
+        """Server: open a "forwarded-tcpip" channel for a connection that
+        arrived on a port the client asked us to forward."""
+        return self.open_channel("forwarded-tcpip", dest_addr, src_addr)
+
+    def open_x11_channel(self, src_addr: tuple[str, int] | None = None) -> Channel:
+        """Server: open an "x11" channel to the client, from ``src_addr``."""
+        return self.open_channel("x11", src_addr=src_addr or ("", 0))
+
+    def open_forward_agent_channel(self) -> Channel:
+        """Server: open an "auth-agent@openssh.com" channel to a client that
+        asked for agent forwarding."""
+        return self.open_channel("auth-agent@openssh.com")
+
+    def accept(self, timeout: float | None = None) -> Channel | None:
+        """Server: the next channel the client opened (None on timeout or close)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not self._accept_queue:
+                if not self.active:
+                    return None
+                if deadline is None:
+                    self._cond.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    self._cond.wait(remaining)
+            return self._accept_queue.popleft()
+
+    # -- global requests, forwarding, misc -------------------------------------------
+
+    def global_request(
+        self, kind: str, data: Any = None, wait: bool = True, timeout: float | None = None
+    ) -> Message | bool | None:
+        """Send a global request. ``data`` is a tuple of values to encode.
+        With ``wait``, returns the reply data as a ``Message`` on success or
+        None on failure (or when no reply came within ``timeout`` seconds, or
+        the session ended); without it, returns at once."""
+        body = b""
+        if data is not None:
+            body = Message().add(*data).asbytes()
+        slot: list[Any] = [None]
+        with self._lock:
+            core = self._core
+            if core is None or not self.active:
+                raise self._exception or SSHException("SSH session not active")
+            core.global_request(kind, wait, body)
+            if wait:
+                self._global_replies.append(slot)
+        self._flush()
+        if not wait:
+            return None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while slot[0] is None:
+                if not self.active:
+                    return None
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                self._cond.wait(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+        reply = slot[0]
+        if not isinstance(reply, ev.GlobalReplyReceived) or not reply.success:
+            return None
+        return Message(reply.data)
+
+    def request_port_forward(
+        self,
+        address: str,
+        port: int,
+        handler: Callable[[Channel, tuple[str, int], tuple[str, int]], None] | None = None,
+    ) -> int:
+        """Client: ask the server to listen on ``address``:``port`` and forward
+        connections back as channels (to ``handler``, or to ``accept``).
+        Returns the bound port."""
+        response = self.global_request("tcpip-forward", (address, port), wait=True)
+        if not isinstance(response, Message):
+            raise SSHException("TCP forwarding request denied")
+        if port == 0:
+            port = Message(response.asbytes(), strict=True).get_int()
+        self._tcp_handler = handler
+        return port
+
+    def cancel_port_forward(self, address: str, port: int) -> None:
+        """Client: stop a forward set up by ``request_port_forward``."""
+        if not self.active:
+            return
+        self._tcp_handler = None
+        self.global_request("cancel-tcpip-forward", (address, port), wait=True)
+
+    def renegotiate_keys(self) -> None:
+        """Start a new key exchange now and wait until it completes."""
+        with self._lock:
+            core = self._core
+            if core is None or not self.active:
+                raise SSHException("SSH session not active")
+            before = self._kex_count
+            core.start_rekey()
+        self._flush()
+        deadline = time.monotonic() + self.handshake_timeout
+        with self._lock:
+            while self._kex_count == before:
+                if not self.active:
+                    raise self._exception or SSHException("Negotiation failed.")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise SSHException("Key renegotiation timed out")
+                self._cond.wait(remaining)
+
+    def send_ignore(self, byte_count: int | None = None) -> None:
+        """Send an IGNORE packet of random bytes (10-41 by default), against traffic analysis."""
+        if byte_count is None:
+            byte_count = 10 + os.urandom(1)[0] % 32
+        with self._lock:
+            core = self._core
+            if core is None or not self.active:
+                raise SSHException("SSH session not active")
+            core.send_ignore(os.urandom(byte_count))
+        self._flush()
+
+    def open_sftp_client(self) -> Any:
+        """An SFTP client on a new channel (needs the ssh-sftp layer)."""
+        sftp = importlib.import_module("ssh_sftp")
+        return sftp.SFTPClient.from_transport(self)
