@@ -155,6 +155,8 @@ class Channel:
         self._in = _InBuffer()
         self._err = _InBuffer()
         self._waiting = 0
+        # thread id of the transport thread answering a request on this channel
+        self._replying_thread: int | None = None
         self._pipe: _ReadyPipe | None = None
         self._err_pipe: _ReadyPipe | None = None
         self._replies: deque[list[bool | None]] = deque()
@@ -295,6 +297,16 @@ class Channel:
         finally:
             self._waiting -= 1
 
+    def _hold_for_reply(self) -> None:
+        """(Lock held.) While the transport is still answering a request the peer
+        made on this channel, make other threads wait, so that output from a
+        handler the request started never overtakes the reply."""
+        while self._replying_thread is not None and self._replying_thread != threading.get_ident():
+            t = self.transport
+            if self.closed or t is None or not t.active:
+                return
+            self._wait(None)
+
     def _deadline(self) -> float | None:
         return None if self.timeout is None else time.monotonic() + self.timeout
 
@@ -304,6 +316,7 @@ class Channel:
         t = self._live_transport()
         slot: list[bool | None] = [None]
         with self._lock:
+            self._hold_for_reply()
             if self.closed or t._core is None:
                 raise SSHException("Channel is closed")
             if want_reply:
@@ -500,6 +513,7 @@ class Channel:
         if not len(data):
             return 0
         with self._lock:
+            self._hold_for_reply()
             core = t._core
             while True:
                 if self.closed or self.eof_sent or core is None or not t.active:
@@ -540,6 +554,7 @@ class Channel:
         """Send EOF: the peer gets no more data from us."""
         t = self.transport
         with self._lock:
+            self._hold_for_reply()
             if self.eof_sent or self.closed or t is None or t._core is None:
                 return
             self.eof_sent = True
@@ -551,6 +566,7 @@ class Channel:
         return EOF and writes fail."""
         t = self.transport
         with self._lock:
+            self._hold_for_reply()
             if self.closed:
                 return
             self.closed = True

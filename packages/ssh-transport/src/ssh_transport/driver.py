@@ -323,13 +323,36 @@ class DriverMixin:
                 chan.status_event.set()
                 chan._cond.notify_all()
         elif self.server_mode:
-            ok = self._server_channel_request(chan, e)
+            self._answer_server_channel_request(chan, e)
+            return
         if e.want_reply:
             core = self._core
             assert core is not None
             with self._lock:
                 core.channel_request_reply(e.chanid, ok)
             self._flush()
+
+    def _answer_server_channel_request(self, chan: Channel | None, e: ev.ChannelRequestReceived) -> None:
+        """Ask the ServerInterface hook, then reply. Until the reply is queued,
+        other threads writing to the channel wait (see Channel._hold_for_reply),
+        so a handler thread the hook started cannot overtake the reply."""
+        core = self._core
+        assert core is not None
+        if chan is not None:
+            with self._lock:
+                chan._replying_thread = threading.get_ident()
+        ok = False
+        try:
+            ok = self._server_channel_request(chan, e)
+        finally:
+            with self._lock:
+                if e.want_reply:
+                    core.channel_request_reply(e.chanid, ok)
+                if chan is not None:
+                    chan._replying_thread = None
+                    chan._cond.notify_all()
+            if e.want_reply:
+                self._flush()
 
     def _on_GlobalRequestReceived(self, e: ev.GlobalRequestReceived) -> None:
         ok, data = False, b""
