@@ -53,7 +53,8 @@ def test(envs: str, pytest_args: list[str]) -> None:
 def demo(args: list[str]) -> None:
     """Install the stack into ``.venv`` and run the loopback demo."""
     python = _venv(Path(os.environ.get("DEMO_VENV", ROOT / ".venv")))
-    _run([str(python), "-m", "pip", "install", "-q", *(f"./packages/{p}" for p in PACKAGES), "rich"])
+    packages = [f"./packages/{p}" for p in PACKAGES if p != "paramiko"] + ["./packages/paramiko[demo]"]
+    _run([str(python), "-m", "pip", "install", "-q", *packages])
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     _run([str(python), "-m", "paramiko.demo", *(args or ["loopback"])], env=env)
 

@@ -199,3 +199,38 @@ def test_we_read_files_hashed_by_ssh_keygen(k: dict[str, PKey], tmp_path: Path) 
     assert hk.lookup("three.example") is None
     assert hk.cert_authorities("x.example") == [k["ca"]]
     assert all(name.startswith("|1|") for name in hk)
+
+
+def test_non_utf8_host_names_load_and_round_trip(k: dict[str, PKey], tmp_path: Path) -> None:
+    """A known_hosts file with a Latin-1 host name after a hashed entry loads
+    (names are matched as the raw bytes they are, as OpenSSH does) and saves
+    back byte for byte."""
+    key = k["ed"]
+    raw = (
+        f"{HostKeys.hash_host('example.com')} {key.get_name()} {key.get_base64()}\n".encode()
+        + b"caf\xe9.example "
+        + f"{key.get_name()} {key.get_base64()}\n".encode()
+    )
+    path = tmp_path / "known_hosts"
+    path.write_bytes(raw)
+    hk = HostKeys(str(path))
+    latin1_name = b"caf\xe9.example".decode("utf-8", "surrogateescape")
+    assert hk.check(latin1_name, key)
+    assert hk.check("example.com", key)
+    hashed = HostKeys.hash_host(latin1_name)
+    hk.add(hashed, key.get_name(), key)
+    assert hk.lookup(latin1_name) is not None
+    hk.save(str(tmp_path / "out"))
+    assert (tmp_path / "out").read_bytes().startswith(raw)
+
+
+@pytest.mark.parametrize("salt", ["abc\u00e9", "abc\udce9", "\u00e9"])
+def test_corrupt_hashed_name_does_not_break_lookups(k: dict[str, PKey], tmp_path: Path, salt: str) -> None:
+    """A hashed name with non-ASCII garbage is just a name that matches nothing."""
+    key = k["ed"]
+    path = tmp_path / "known_hosts"
+    line = f"|1|{salt}|def {key.get_name()} {key.get_base64()}\nexample.com {key.get_name()} {key.get_base64()}\n"
+    path.write_bytes(line.encode("utf-8", "surrogateescape"))
+    hk = HostKeys(str(path))
+    assert hk.check("example.com", key)
+    assert hk.lookup("other.example") is None

@@ -266,3 +266,28 @@ def test_constructor_forms() -> None:
     assert r.size == 1024 and r.public_numbers.e == 65537
     assert ECDSAKey(key=ec_private).curve_name == "nistp256"
     assert "ecdsa-sha2-nistp384" in ECDSAKey.supported_key_format_identifiers()
+
+
+@pytest.mark.parametrize("kind", ["rsa", "dss", "ecdsa", "ed25519"])
+def test_keys_pickle_public_and_private(kind: str) -> None:
+    """Keys survive pickling (multiprocessing, exceptions such as
+    BadHostKeyException that carry them), keeping type, comment and the
+    ability to sign."""
+    import pickle
+
+    from ssh_keys import DSSKey, ECDSAKey, Ed25519Key, RSAKey, key_from_blob
+    from ssh_wire import BadHostKeyException
+
+    cls = {"rsa": RSAKey, "dss": DSSKey, "ecdsa": ECDSAKey, "ed25519": Ed25519Key}[kind]
+    private = cls.generate(1024) if kind in ("rsa", "dss") else cls.generate()
+    private.comment = "me@host"
+    public = key_from_blob(private.asbytes())
+    again = pickle.loads(pickle.dumps(private))
+    assert type(again) is cls and again.can_sign() and again.comment == "me@host"
+    sig = again.sign_ssh_data(b"data")
+    sig.rewind()
+    assert private.verify_ssh_sig(b"data", sig)
+    pub_again = pickle.loads(pickle.dumps(public))
+    assert pub_again == public and not pub_again.can_sign()
+    exc = pickle.loads(pickle.dumps(BadHostKeyException("h", public, public)))
+    assert exc.key == public

@@ -38,7 +38,10 @@ _C = TypeVar("_C", bound="SSHClient")
 
 
 class _TransportFactory(Protocol):
-    def __call__(self, sock: Any, *, gss_kex: bool, gss_deleg_creds: bool, disabled_algorithms: Any) -> Any: ...
+    """What ``connect(transport_factory=...)`` must accept (``Transport``'s signature)."""
+
+    def __call__(self, sock: Any, *, gss_kex: bool, gss_deleg_creds: bool, disabled_algorithms: Any) -> Any:
+        """Build a transport over ``sock``."""
 
 
 class MissingHostKeyPolicy:

@@ -51,13 +51,8 @@ class DSSKey(PKey):
                 raise SSHException(f"Invalid ssh-dss key: {exc}") from exc
         self._setup(msg, data, filename, password, file_obj, key)
 
-    def _set_crypto_key(self, key: Any) -> None:
-        if isinstance(key, dsa.DSAPrivateKey):
-            self._private, self._public = key, key.public_key()
-        elif isinstance(key, dsa.DSAPublicKey):
-            self._private, self._public = None, key
-        else:
-            raise SSHException(f"not a DSA key: {type(key).__name__}")
+    def _set_public(self) -> None:
+        """Build the public blob from ``self._public``."""
         nums = self._public.public_numbers()
         par = nums.parameter_numbers
         m = Message().add_string("ssh-dss").add_mpint(par.p).add_mpint(par.q).add_mpint(par.g).add_mpint(nums.y)
@@ -84,9 +79,6 @@ class DSSKey(PKey):
         nums = self._private.private_numbers()
         par = nums.public_numbers.parameter_numbers
         m.add_mpint(par.p).add_mpint(par.q).add_mpint(par.g).add_mpint(nums.public_numbers.y).add_mpint(nums.x)
-
-    def _crypto_private(self) -> dsa.DSAPrivateKey | None:
-        return self._private
 
     @property
     def key(self) -> dsa.DSAPrivateKey | dsa.DSAPublicKey:

@@ -82,13 +82,8 @@ class ECDSAKey(PKey):
             key = vals[0] if vals[0] is not None else vals[1]
         self._setup(msg, data, filename, password, file_obj, key)
 
-    def _set_crypto_key(self, key: Any) -> None:
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            self._private, self._public = key, key.public_key()
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            self._private, self._public = None, key
-        else:
-            raise SSHException(f"not an ECDSA key: {type(key).__name__}")
+    def _set_public(self) -> None:
+        """Build the public blob from ``self._public``."""
         self._curve = _curve_for(self._public.curve)
         point = self._public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
         m = Message().add_string(self._curve.key_format_identifier).add_string(self._curve.nist_name)
@@ -122,9 +117,6 @@ class ECDSAKey(PKey):
         point = self._public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
         m.add_string(self._curve.nist_name).add_string(point)
         m.add_mpint(self._private.private_numbers().private_value)
-
-    def _crypto_private(self) -> ec.EllipticCurvePrivateKey | None:
-        return self._private
 
     @property
     def key(self) -> ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey:

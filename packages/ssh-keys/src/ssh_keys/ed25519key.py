@@ -39,13 +39,8 @@ class Ed25519Key(PKey):
         ``cryptography`` Ed25519 key (``key``)."""
         self._setup(msg, data, filename, password, file_obj, key)
 
-    def _set_crypto_key(self, key: Any) -> None:
-        if isinstance(key, ed25519.Ed25519PrivateKey):
-            self._private, self._public = key, key.public_key()
-        elif isinstance(key, ed25519.Ed25519PublicKey):
-            self._private, self._public = None, key
-        else:
-            raise SSHException(f"not an Ed25519 key: {type(key).__name__}")
+    def _set_public(self) -> None:
+        """Build the public blob from ``self._public``."""
         self._blob = Message().add_string("ssh-ed25519").add_string(self._raw_public()).asbytes()
 
     def _raw_public(self) -> bytes:
@@ -72,9 +67,6 @@ class Ed25519Key(PKey):
         seed = self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         public = self._raw_public()
         m.add_string(public).add_string(seed + public)
-
-    def _crypto_private(self) -> ed25519.Ed25519PrivateKey | None:
-        return self._private
 
     def _default_format(self) -> str:
         return "openssh"

@@ -124,7 +124,7 @@ class HostKeyEntry:
         for name in self.hostnames:
             if name.startswith(_HASH_MAGIC):
                 if name == hostname or (
-                    not hostname.startswith(_HASH_MAGIC) and hmac.compare_digest(_try_hash(hostname, name), name)
+                    not hostname.startswith(_HASH_MAGIC) and _same(_try_hash(hostname, name), name)
                 ):
                     found = True
             elif name.startswith("!"):
@@ -145,6 +145,12 @@ def _name_match(lower: str, name: str) -> bool:
     if "*" in name or "?" in name:
         return _glob(name).match(lower) is not None
     return name.lower() == lower
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two names (as bytes: ``compare_digest``
+    refuses non-ASCII ``str``, which a corrupt file can hold)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
 
 
 def _try_hash(hostname: str, salted: str) -> str:
@@ -350,7 +356,7 @@ class HostKeys(MutableMapping[str, MutableMapping[str, PKey]]):
             raw = b64decode_strict(salt, "hashed host salt")
         else:
             raw = bytes(salt)
-        digest = hmac.new(raw, hostname.encode("utf-8"), hashlib.sha1).digest()
+        digest = hmac.new(raw, hostname.encode("utf-8", "surrogateescape"), hashlib.sha1).digest()
         return f"{_HASH_MAGIC}{base64.b64encode(raw).decode()}|{base64.b64encode(digest).decode()}"
 
 

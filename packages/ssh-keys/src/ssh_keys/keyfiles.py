@@ -14,6 +14,7 @@ import base64
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,26 +200,26 @@ def _pkcs8_work_factor(der: bytes) -> int | None:
 
 
 def _load_der(der: bytes, password: bytes | None, encrypted: bool) -> Any:
+    return _crypto_load(lambda: serialization.load_der_private_key(der, password), encrypted, "")
+
+
+def _load_traditional(label: str, der: bytes, encrypted: bool) -> Any:
+    pem = _pem_wrap(label, der, [])
+    return _crypto_load(lambda: serialization.load_pem_private_key(pem.encode("ascii"), None), encrypted, label)
+
+
+def _crypto_load(load: Callable[[], Any], encrypted: bool, label: str) -> Any:
+    """Run a ``cryptography`` key loader, its errors turned into ``SSHException``
+    (a wrong password when the data was encrypted)."""
     try:
-        return serialization.load_der_private_key(der, password)
+        return load()
     except UnsupportedAlgorithm as exc:
         raise SSHException(f"unsupported key type or encryption in key file: {exc}") from exc
     except (ValueError, TypeError) as exc:
         if encrypted:
             raise SSHException(_WRONG_PASSWORD) from exc
-        raise SSHException(f"corrupt key file: {exc}") from exc
-
-
-def _load_traditional(label: str, der: bytes, encrypted: bool) -> Any:
-    pem = _pem_wrap(label, der, [])
-    try:
-        return serialization.load_pem_private_key(pem.encode("ascii"), None)
-    except UnsupportedAlgorithm as exc:
-        raise SSHException(f"unsupported key type in key file: {exc}") from exc
-    except (ValueError, TypeError) as exc:
-        if encrypted:
-            raise SSHException(_WRONG_PASSWORD) from exc
-        raise SSHException(f"corrupt key file ({label}): {exc}") from exc
+        where = f" ({label})" if label else ""
+        raise SSHException(f"corrupt key file{where}: {exc}") from exc
 
 
 def _legacy_key(name: str, iv: bytes, password: bytes) -> tuple[Any, bytes]:

@@ -50,10 +50,13 @@ class PKey:
     #: ssh-keygen's name for the type, shown in ``ssh-keygen -l`` output
     _ALGORITHM_NAME: ClassVar[str] = ""
     #: cryptography private/public key classes a subclass wraps
-    _CRYPTO_TYPES: ClassVar[tuple[type, ...]] = ()
+    _CRYPTO_TYPES: ClassVar[tuple[type[Any], ...]] = ()
     _registry: ClassVar[dict[str, type[PKey]]] = {}
 
     comment: str | None
+    # the cryptography key objects (set by _set_crypto_key; typed by subclasses)
+    _private: Any
+    _public: Any
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Register each key type a subclass declares in ``_KEY_NAMES``."""
@@ -135,7 +138,22 @@ class PKey:
         raise SSHException("PKey is abstract; use a key type")
 
     def _set_crypto_key(self, key: Any) -> None:
-        """Adopt a ``cryptography`` private or public key object."""
+        """Adopt a ``cryptography`` private or public key object of this key
+        type (``_CRYPTO_TYPES``: private class, public class), then let the
+        subclass derive its blob from the public half (``_set_public``)."""
+        if not self._CRYPTO_TYPES:
+            raise SSHException("PKey is abstract; use a key type")
+        private_type, public_type = self._CRYPTO_TYPES
+        if isinstance(key, private_type):
+            self._private, self._public = key, key.public_key()
+        elif isinstance(key, public_type):
+            self._private, self._public = None, key
+        else:
+            raise SSHException(f"not a {self._ALGORITHM_NAME} key: {type(key).__name__}")
+        self._set_public()
+
+    def _set_public(self) -> None:
+        """Derive the public blob (and any cached fields) from ``self._public``."""
         raise SSHException("PKey is abstract; use a key type")
 
     def _read_private_fields(self, m: Message, name: str) -> None:
@@ -156,13 +174,14 @@ class PKey:
 
     def _crypto_private(self) -> Any:
         """The ``cryptography`` private key, or None for a public key."""
-        return None
+        return self.__dict__.get("_private")
 
     # -- the public API ------------------------------------------------------
 
     def asbytes(self) -> bytes:
         """The SSH public-key blob (what ``key_from_blob`` reads back)."""
-        return b""
+        blob: bytes = self.__dict__.get("_blob", b"")
+        return blob
 
     def __bytes__(self) -> bytes:
         """The public blob, as ``asbytes()``."""
@@ -266,6 +285,17 @@ class PKey:
             return self._verify_raw(to_bytes(data), sig, alg)
         except (InvalidSignature, ValueError, TypeError, OverflowError, SSHException):
             return False
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Pickle support (``multiprocessing``, exceptions carrying keys such as
+        ``BadHostKeyException``): a public key travels as its blob, a private
+        one as its private record, so treat pickles of private keys as secrets.
+        Other subclasses (agent keys, ...) keep the default behaviour."""
+        if type(self) not in PKey._registry.values():
+            return super().__reduce_ex__(protocol)
+        if self._crypto_private() is not None:
+            return (_unpickle_key, (bytes(self.private_message().asbytes()), True, self.comment))
+        return (_unpickle_key, (self.asbytes(), False, self.comment))
 
     # -- private key records (OpenSSH key files, the agent protocol) ---------
 
@@ -417,6 +447,13 @@ def key_from_crypto(key: Any) -> PKey:
     obj.comment = None
     obj._set_crypto_key(key)
     return obj
+
+
+def _unpickle_key(data: bytes, private: bool, comment: str | None) -> PKey:
+    """Rebuild a pickled key (see ``PKey.__reduce__``)."""
+    key = PKey.from_private_message(data) if private else key_from_blob(data)
+    key.comment = comment
+    return key
 
 
 def key_from_blob(blob: Message | BytesLike) -> PKey:

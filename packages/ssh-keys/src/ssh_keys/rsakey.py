@@ -54,13 +54,8 @@ class RSAKey(PKey):
         ``cryptography`` RSA key (``key``)."""
         self._setup(msg, data, filename, password, file_obj, key)
 
-    def _set_crypto_key(self, key: Any) -> None:
-        if isinstance(key, rsa.RSAPrivateKey):
-            self._private, self._public = key, key.public_key()
-        elif isinstance(key, rsa.RSAPublicKey):
-            self._private, self._public = None, key
-        else:
-            raise SSHException(f"not an RSA key: {type(key).__name__}")
+    def _set_public(self) -> None:
+        """Build the public blob from ``self._public``."""
         nums = self._public.public_numbers()
         if nums.n.bit_length() > MAX_RSA_BITS:
             raise SSHException(f"RSA key too large ({nums.n.bit_length()} bits)")
@@ -94,9 +89,6 @@ class RSAKey(PKey):
         pub = nums.public_numbers
         m.add_mpint(pub.n).add_mpint(pub.e).add_mpint(nums.d)
         m.add_mpint(nums.iqmp).add_mpint(nums.p).add_mpint(nums.q)
-
-    def _crypto_private(self) -> rsa.RSAPrivateKey | None:
-        return self._private
 
     @property
     def key(self) -> rsa.RSAPrivateKey | rsa.RSAPublicKey:

@@ -626,7 +626,7 @@ class SFTPClient(BaseSFTP):
         with many reads in flight; ``callback(bytes_so_far, total)`` after
         each chunk. Returns the number of bytes copied."""
         with self.open(remotepath, "rb") as fr:
-            file_size = fr.stat().st_size or 0
+            file_size = self._size_of(fr, remotepath)
             if prefetch:
                 fr.prefetch(file_size, max_concurrent_prefetch_requests)
             chunk = self.max_read_size
@@ -642,6 +642,14 @@ class SFTPClient(BaseSFTP):
             if size == 0 and callback is not None:
                 callback(0, file_size)
         return size
+
+    def _size_of(self, fr: SFTPFile, remotepath: str | bytes) -> int:
+        """The size of open file ``fr``: FSTAT, or STAT of its path on servers
+        whose handles cannot be stat'ed (as paramiko's ``getfo`` does)."""
+        try:
+            return fr.stat().st_size or 0
+        except OSError:
+            return self.stat(remotepath).st_size or 0
 
     def get(
         self,

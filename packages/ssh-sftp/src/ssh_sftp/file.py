@@ -180,7 +180,7 @@ class SFTPFile(BufferedFile):
                 continue
             if t == CMD_DATA:
                 got = _data_payload(data)
-                if got is None:
+                if got is None or len(got) > n:
                     error = SFTPError("Malformed data reply")
                     complete = False
                     continue
@@ -378,9 +378,12 @@ class SFTPFile(BufferedFile):
                 done += 1
                 if t == CMD_DATA:
                     got = _data_payload(data)
-                    if got is None:
+                    if got is None or len(got) > n:
                         raise SFTPError("Malformed data reply")
                     if not short:
+                        if len(got) < n:
+                            # a short reply is not end of file: ask for the rest
+                            got += self._read_range(off + len(got), n - len(got))
                         parts.append(got)
                     short = short or len(got) < n
                 elif t == CMD_STATUS:
@@ -401,6 +404,28 @@ class SFTPFile(BufferedFile):
                     self.sftp._read_response(num)
                 except Exception:
                     break
+
+    def _read_range(self, offset: int, length: int) -> bytes:
+        """``length`` bytes at ``offset`` with one request at a time (fewer
+        only at end of file): completes a short reply inside ``readv``."""
+        out: list[bytes] = []
+        while length > 0:
+            num = self.sftp._async_request(None, CMD_READ, self._hstr, U64.pack(offset), U32.pack(length))
+            t, data = self.sftp._read_response(num)
+            if t == CMD_STATUS:
+                code, text = _status(data)
+                if code == SFTP_EOF:
+                    break
+                raise status_to_exception(code, text, self._name)
+            got = _data_payload(data) if t == CMD_DATA else None
+            if got is None or len(got) > length:
+                raise SFTPError("Malformed data reply")
+            if not got:
+                break
+            out.append(got)
+            offset += len(got)
+            length -= len(got)
+        return b"".join(out)
 
     # -- positioning ---------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class SFTPHandle:
         self.__flags = flags
         self.__name: bytes | None = None
         self.__files: list[SFTPAttributes] = []
+        self.__next_file = 0
         self.__tell: int | None = None
 
     def close(self) -> None:
@@ -100,12 +101,20 @@ class SFTPHandle:
     def _set_files(self, files: list[SFTPAttributes]) -> None:
         """Give a directory handle the listing it will return."""
         self.__files = list(files)
+        self.__next_file = 0
 
     def _get_next_files(self, limit: int = 100) -> list[SFTPAttributes]:
         """Take the next ``limit`` entries of the listing (``[]`` when done)."""
-        out = self.__files[:limit]
-        del self.__files[:limit]
+        start = self.__next_file
+        out = self.__files[start : start + limit]
+        self.__next_file = start + len(out)
+        if self.__next_file >= len(self.__files):
+            self.__files, self.__next_file = [], 0
         return out
+
+    def _pending_files(self) -> int:
+        """How many listing entries are still to be returned."""
+        return len(self.__files) - self.__next_file
 
     def _set_name(self, name: bytes) -> None:
         """Remember the handle string the server assigned."""

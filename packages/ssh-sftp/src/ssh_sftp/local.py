@@ -130,6 +130,8 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         (``ENAMETOOLONG`` for absurdly long paths)."""
         if len(path) > cls.MAX_PATH or path.count("/") > cls.MAX_COMPONENTS:
             raise OSError(errno.ENAMETOOLONG, "path too long")
+        if "\x00" in path:
+            raise OSError(errno.EINVAL, "NUL in path")
         v = posixpath.normpath("/" + path)
         if v.startswith("//"):
             v = "/" + v.lstrip("/")
@@ -145,8 +147,6 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         only the parent is resolved (the last component is the object itself)."""
         v = self._virtual(path)
         real = os.path.join(self.root, v.lstrip("/")) if v != "/" else self.root
-        if "\x00" in real:
-            raise OSError(errno.EINVAL, "NUL in path")
         if follow or v == "/":
             resolved = os.path.realpath(real)
             if not self._inside(resolved):
@@ -156,6 +156,15 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         if not self._inside(parent):
             raise _Outside(errno.EACCES, "path leads outside the served directory", path)
         return os.path.join(parent, os.path.basename(real))
+
+    def _entry(self, path: str) -> str:
+        """The local path of the directory entry ``path`` names, for requests
+        that create, remove or move it: never the root itself (the served
+        directory must not be removed, renamed or replaced)."""
+        real = self._real(path, follow=False)
+        if real == self.root:
+            raise _Outside(errno.EACCES, "the served directory itself cannot be changed", path)
+        return real
 
     def _to_virtual(self, real: str) -> str | None:
         """Local path ``real`` as a client path, or None if outside the root."""
@@ -231,7 +240,7 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def remove(self, path: str) -> int:
         """Delete a file (or a link, not its target)."""
         try:
-            os.remove(self._real(path, follow=False))
+            os.remove(self._entry(path))
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -239,8 +248,8 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def rename(self, oldpath: str, newpath: str) -> int:
         """Rename; fails if the new name exists (SFTP v3 semantics)."""
         try:
-            old = self._real(oldpath, follow=False)
-            new = self._real(newpath, follow=False)
+            old = self._entry(oldpath)
+            new = self._entry(newpath)
             if os.path.lexists(new):
                 return SFTP_FAILURE
             os.rename(old, new)
@@ -251,7 +260,7 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def posix_rename(self, oldpath: str, newpath: str) -> int:
         """Rename, replacing the new name if it exists."""
         try:
-            os.rename(self._real(oldpath, follow=False), self._real(newpath, follow=False))
+            os.rename(self._entry(oldpath), self._entry(newpath))
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -259,7 +268,7 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def hardlink(self, oldpath: str, newpath: str) -> int:
         """Create a hard link."""
         try:
-            os.link(self._real(oldpath, follow=False), self._real(newpath, follow=False), follow_symlinks=False)
+            os.link(self._entry(oldpath), self._entry(newpath), follow_symlinks=False)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -276,7 +285,7 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def rmdir(self, path: str) -> int:
         """Remove an empty directory."""
         try:
-            os.rmdir(self._real(path, follow=False))
+            os.rmdir(self._entry(path))
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -294,6 +303,8 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         client path, so it is stored as the matching local path."""
         try:
             link = self._real(path, follow=False)
+            if "\x00" in target_path:
+                raise OSError(errno.EINVAL, "NUL in link target")
             if target_path.startswith("/"):
                 v = self._virtual(target_path)
                 target = self.root if v == "/" else os.path.join(self.root, v.lstrip("/"))

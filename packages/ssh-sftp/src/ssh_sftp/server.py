@@ -112,6 +112,9 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
     MAX_PACKET = 1024 * 1024 + 1024
     # directory entries per READDIR reply
     READDIR_BATCH = 100
+    # directory entries held for all open directory handles together (each
+    # OPENDIR takes its listing at once, so this bounds the memory they use)
+    MAX_LISTED_ENTRIES = 1_000_000
 
     def __init__(
         self,
@@ -274,6 +277,10 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
             self._send_status(num, SFTP_BAD_MESSAGE, str(exc))
         except OSError as exc:
             self._send_status(num, self.convert_errno(exc.errno or 0), exc.strerror or str(exc))
+        except OverflowError:
+            # an offset, size or time the local system cannot represent: bad input, not a bug
+            self.logger.debug("sftp: %s with a value out of range", CMD_NAMES.get(t, t))
+            self._send_status(num, SFTP_FAILURE, "Value out of range")
         except EOFError:
             raise
         except Exception as exc:
@@ -439,6 +446,10 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         if isinstance(result, int):
             self._send_status(num, result)
             return
+        held = sum(h._pending_files() for h in self.folder_table.values())
+        if held + len(result) > self.MAX_LISTED_ENTRIES:
+            self._send_status(num, SFTP_FAILURE, "Too many directory entries open; close some directories")
+            return
         handle = SFTPHandle()
         handle._set_files(result)
         name = self._new_handle(handle, folder=True)
@@ -487,7 +498,10 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
 
     def _realpath(self, num: int, msg: Message) -> None:
         """REALPATH: path -> NAME with one entry."""
-        result = self.server.canonicalize(_path(msg))
+        self._send_one_name(num, self.server.canonicalize(_path(msg)))
+
+    def _send_one_name(self, num: int, result: str | int) -> None:
+        """A NAME reply with the single path ``result``, or its error status."""
         if isinstance(result, int):
             self._send_status(num, result)
             return
@@ -512,14 +526,7 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
 
     def _readlink(self, num: int, msg: Message) -> None:
         """READLINK: path -> NAME with the target."""
-        result = self.server.readlink(_path(msg))
-        if isinstance(result, int):
-            self._send_status(num, result)
-            return
-        attr = SFTPAttributes()
-        attr.filename = result
-        attr.longname = result
-        self._send_names(num, [attr])
+        self._send_one_name(num, self.server.readlink(_path(msg)))
 
     # -- extensions ---------------------------------------------------------------------
 

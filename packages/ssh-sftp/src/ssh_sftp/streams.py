@@ -40,11 +40,13 @@ class PipeStream:
         self._timeout = None if blocking else 0.0
 
     def _wait(self, fd: int, writing: bool) -> None:
-        """Block until ``fd`` is ready, or raise ``socket.timeout``."""
+        """Block until ``fd`` is ready, or raise ``socket.timeout`` (``poll``,
+        so descriptors above ``FD_SETSIZE`` work too)."""
         if self._timeout is None:
             return
-        r, w, _ = select.select([] if writing else [fd], [fd] if writing else [], [], self._timeout)
-        if not r and not w:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT if writing else select.POLLIN)
+        if not poller.poll(self._timeout * 1000.0):
             raise TimeoutError("timed out")
 
     def recv(self, n: int) -> bytes:
