@@ -25,6 +25,7 @@ from ssh_keys import Ed25519Key, HostKeys, load_private_key_file
 from ssh_transport.proxy import ProxyCommand
 from ssh_wire import AuthenticationException, BadHostKeyException, NoValidConnectionsError, SSHException
 from support.peers import need_program
+from support.relay import RELAY_SCRIPT
 from support.sshd import SSHD
 
 pytest.importorskip("paramiko.client", reason="the paramiko meta-package is not installed")
@@ -37,23 +38,7 @@ from paramiko.client import (
     WarningPolicy,
 )
 
-RELAY = r"""
-import os, socket, sys, threading
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-def up():
-    while True:
-        data = os.read(0, 65536)
-        if not data:
-            s.shutdown(socket.SHUT_WR)
-            return
-        s.sendall(data)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    data = s.recv(65536)
-    if not data:
-        break
-    os.write(1, data)
-"""
+RELAY = RELAY_SCRIPT
 
 
 @pytest.fixture

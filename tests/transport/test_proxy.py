@@ -19,24 +19,9 @@ import pytest
 
 from ssh_transport.proxy import ProxyCommand
 from ssh_wire import ProxyCommandFailure, SSHException
+from support.relay import RELAY_SCRIPT
 
-RELAY = r"""
-import os, socket, sys, threading
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
-def up():
-    while True:
-        data = os.read(0, 65536)
-        if not data:
-            s.shutdown(socket.SHUT_WR)
-            return
-        s.sendall(data)
-threading.Thread(target=up, daemon=True).start()
-while True:
-    data = s.recv(65536)
-    if not data:
-        break
-    os.write(1, data)
-"""
+RELAY = RELAY_SCRIPT
 
 
 def relay_command(host: str, port: int) -> str:
