@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from sftp_helpers import OurServer, Remote
 
 from ssh_sftp import LocalSFTPHandle, LocalSFTPServerInterface, SFTPAttributes, SFTPClient, SFTPError, SFTPHandle
-from ssh_sftp.client import _string
 from ssh_sftp.sftp import CMD_CLOSE, CMD_HANDLE, CMD_OPENDIR, SFTP_OK
+from ssh_sftp.sftp import ssh_string as _string
 
 
 def test_root_itself_cannot_be_removed_or_moved(tmp_path: Path) -> None:

@@ -23,9 +23,9 @@ from ssh_transport.protocol.packets import PacketReader, PacketWriter
 
 # name, key size, iv size, block size, aead, legacy
 CIPHER_ROWS = [
-    ("chacha20-poly1305@openssh.com", 64, 0, 8, True, False),
     ("aes128-gcm@openssh.com", 16, 12, 16, True, False),
     ("aes256-gcm@openssh.com", 32, 12, 16, True, False),
+    ("chacha20-poly1305@openssh.com", 64, 0, 8, True, False),
     ("aes128-ctr", 16, 16, 16, False, False),
     ("aes192-ctr", 24, 16, 16, False, False),
     ("aes256-ctr", 32, 16, 16, False, False),

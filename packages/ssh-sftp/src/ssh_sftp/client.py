@@ -62,6 +62,9 @@ from .sftp import (
     SFTP_OK,
     U32,
     BaseSFTP,
+    PacketSplitter,
+    path_str,
+    ssh_string,
 )
 from .statvfs import SFTPStatVFS
 
@@ -73,6 +76,10 @@ Callback = Callable[[int, int], object]
 DEFAULT_REQUEST_SIZE = 32768
 # Never ask for more than this per request, whatever the server offers.
 MAX_REQUEST_SIZE = 1024 * 1024
+# A request whose last part is this long is sent in two writes rather than
+# copied whole: the header with the first bytes (one SSH packet's worth),
+# then the rest straight from the caller's buffer.
+_SPLIT_AT = 32768
 
 
 class _ReplyHandler(Protocol):
@@ -90,24 +97,6 @@ class _Discard:
 
 
 _DISCARD = _Discard()
-
-
-def _b(s: str | bytes) -> bytes:
-    """A path as wire bytes (UTF-8; undecodable bytes survive via surrogateescape)."""
-    if isinstance(s, bytes):
-        return s
-    return s.encode("utf-8", "surrogateescape")
-
-
-def _s(b: bytes) -> str:
-    """Wire bytes as a ``str`` path (the inverse of ``_b``)."""
-    return b.decode("utf-8", "surrogateescape")
-
-
-def _string(s: str | bytes) -> bytes:
-    """An SSH string (uint32 length, then the bytes)."""
-    raw = _b(s)
-    return U32.pack(len(raw)) + raw
 
 
 class SFTPClient(BaseSFTP):
@@ -140,10 +129,16 @@ class SFTPClient(BaseSFTP):
             self.server_version, self.server_extensions = self._handshake()
         except EOFError:
             raise SFTPError("EOF during negotiation") from None
-        # From here on one thread reads every reply as it comes, so a server
-        # that is busy sending us data can never stall our own sending.
-        self._reader = threading.Thread(target=self._reader_main, name="sftp-reader", daemon=True)
-        self._reader.start()
+        # From here on every reply is read as it comes, so a server that is
+        # busy sending us data can never stall our own sending: on our
+        # Channel, parsed in the transport's thread as it arrives (no thread
+        # hand-off); on other streams, by a reader thread of our own.
+        set_receiver = getattr(sock, "_set_receiver", None)
+        if callable(set_receiver):
+            self._receive_from_channel(set_receiver)
+        else:
+            self._reader = threading.Thread(target=self._reader_main, name="sftp-reader", daemon=True)
+            self._reader.start()
         if EXT_LIMITS in self.server_extensions:
             self._ask_limits()
 
@@ -197,7 +192,7 @@ class SFTPClient(BaseSFTP):
 
     def _ask_limits(self) -> None:
         """Size our requests from the server's limits@openssh.com reply."""
-        t, msg = self._request(CMD_EXTENDED, _string(EXT_LIMITS))
+        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_LIMITS))
         if t != CMD_EXTENDED_REPLY:
             self._convert_status(t, msg)
             return
@@ -242,7 +237,16 @@ class SFTPClient(BaseSFTP):
         for p in parts:
             size += len(p)
         try:
-            self._write_all(b"".join((HDR_ID.pack(size, t, num), *parts)))
+            last = parts[-1] if parts else b""
+            if len(last) < _SPLIT_AT:
+                self._write_all(b"".join((HDR_ID.pack(size, t, num), *parts)))
+            else:
+                # a big WRITE: no copy of the whole request (one big
+                # allocation each); the header goes with the first bytes
+                view = memoryview(last)
+                k = max(0, _SPLIT_AT - (4 + size - len(last)))
+                self._write_all(b"".join((HDR_ID.pack(size, t, num), *parts[:-1], view[:k])))
+                self._write_all(view[k:])
         except (EOFError, ConnectionError) as exc:
             with self._cond:
                 self._expecting.pop(num, None)
@@ -276,17 +280,9 @@ class SFTPClient(BaseSFTP):
                 if len(data) < 4:
                     why = "Truncated reply from server"
                     return
-                num = U32.unpack_from(data)[0]
-                with self._cond:
-                    if num not in self._expecting:
-                        why = f"Reply to unknown request {num}"
-                        return
-                    handler = self._expecting.pop(num)
-                    if handler is not None:
-                        handler._async_response(t, data, num)
-                    else:
-                        self._done[num] = (t, data[4:])
-                    self._cond.notify_all()
+                if not self._route(t, data):
+                    why = f"Reply to unknown request {U32.unpack_from(data)[0]}"
+                    return
         except SFTPError as exc:
             why = str(exc)
         except (EOFError, OSError) as exc:
@@ -297,6 +293,60 @@ class SFTPClient(BaseSFTP):
             why = f"SFTP reader failed: {exc!r}"
         finally:
             self._drop("SFTP session closed" if self._closed else why)
+
+    def _route(self, t: int, data: bytes) -> bool:
+        """Give reply ``t`` (``data`` starts with its request id) to its
+        handler or waiter; False if no request has that id."""
+        num = U32.unpack_from(data)[0]
+        with self._cond:
+            if num not in self._expecting:
+                return False
+            handler = self._expecting.pop(num)
+            if handler is not None:
+                handler._async_response(t, data, num)
+            else:
+                self._done[num] = (t, data[4:])
+            self._cond.notify_all()
+        return True
+
+    def _receive_from_channel(self, set_receiver: Callable[[Callable[[bytes], object] | None], list[bytes]]) -> None:
+        """Have the channel hand us its data in the transport's thread
+        (``Channel._set_receiver``); what it buffered already, and what the
+        handshake read ahead, is parsed first, under the same lock."""
+        self._splitter = PacketSplitter(self.MAX_PACKET)
+        self._parse_lock = threading.Lock()
+        with self._parse_lock:
+            pending = set_receiver(self._on_channel_data)
+            if self._rbuf:
+                pending.insert(0, bytes(self._rbuf))
+                self._rbuf.clear()
+            for chunk in pending:
+                self._parse_locked(chunk)
+            if getattr(self.sock, "closed", False) or getattr(self.sock, "eof_received", False):
+                self._parse_locked(b"")
+
+    def _on_channel_data(self, data: bytes) -> None:
+        """Channel data (``b""``: EOF or close), in the transport's thread."""
+        with self._parse_lock:
+            self._parse_locked(data)
+
+    def _parse_locked(self, data: bytes) -> None:
+        """Route every reply completed by ``data`` (``_parse_lock`` held)."""
+        if self._dropped is not None:
+            return
+        if not data:
+            self._drop("SFTP session closed" if self._closed else "Server connection dropped")
+            return
+        try:
+            for t, body in self._splitter.feed(data):
+                if not self._route(t, body):
+                    self._drop(f"Reply to unknown request {U32.unpack_from(body)[0]}")
+                    return
+        except SFTPError as exc:
+            self._drop(str(exc))
+        except Exception as exc:  # a bug in a handler must not hang the waiters
+            self.logger.exception("sftp reply handling failed")
+            self._drop(f"SFTP reader failed: {exc!r}")
 
     def _deadline(self) -> float | None:
         """When a wait that starts now times out (the channel's timeout)."""
@@ -388,7 +438,7 @@ class SFTPClient(BaseSFTP):
 
     def _adjust_cwd(self, path: str | bytes) -> str:
         """``path`` relative to the emulated working directory."""
-        p = _s(path) if isinstance(path, bytes) else path
+        p = path_str(path) if isinstance(path, bytes) else path
         if self._cwd is None or p.startswith("/"):
             return p
         if self._cwd == "/":
@@ -403,7 +453,7 @@ class SFTPClient(BaseSFTP):
             return
         attr = self.stat(path)
         if attr.st_mode is not None and not stat.S_ISDIR(attr.st_mode):
-            p = path if isinstance(path, str) else _s(path)
+            p = path if isinstance(path, str) else path_str(path)
             raise OSError(errno.ENOTDIR, f"{os.strerror(errno.ENOTDIR)}: {p!r}", p)
         self._cwd = self.normalize(path)
 
@@ -415,11 +465,11 @@ class SFTPClient(BaseSFTP):
         """The server's canonical absolute form of ``path`` ("." gives the
         directory the session starts in)."""
         p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_REALPATH, _string(p))
+        t, msg = self._request(CMD_REALPATH, ssh_string(p))
         msg = self._expect(t, msg, CMD_NAME, p)
         if msg.get_int() != 1:
             raise SFTPError("Realpath returned more than one result")
-        return _s(msg.get_string())
+        return path_str(msg.get_string())
 
     # -- directories -------------------------------------------------------------
 
@@ -437,9 +487,9 @@ class SFTPClient(BaseSFTP):
         keeping one READDIR in flight ahead of the caller (``read_aheads`` is
         accepted for compatibility; servers answer READDIR in order anyway)."""
         p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_OPENDIR, _string(p))
+        t, msg = self._request(CMD_OPENDIR, ssh_string(p))
         handle = self._expect(t, msg, CMD_HANDLE, p).get_string()
-        hstr = _string(handle)
+        hstr = ssh_string(handle)
         try:
             num = self._async_request(None, CMD_READDIR, hstr)
             while True:
@@ -468,12 +518,12 @@ class SFTPClient(BaseSFTP):
         p = self._adjust_cwd(path)
         attr = SFTPAttributes()
         attr.st_mode = mode
-        self._simple(CMD_MKDIR, p, _string(p), attr.asbytes())
+        self._simple(CMD_MKDIR, p, ssh_string(p), attr.asbytes())
 
     def rmdir(self, path: str | bytes) -> None:
         """Remove the empty directory ``path``."""
         p = self._adjust_cwd(path)
-        self._simple(CMD_RMDIR, p, _string(p))
+        self._simple(CMD_RMDIR, p, ssh_string(p))
 
     # -- files -------------------------------------------------------------------
 
@@ -497,7 +547,7 @@ class SFTPClient(BaseSFTP):
             pflags |= SFTP_FLAG_CREATE | SFTP_FLAG_EXCL
         if not pflags & (SFTP_FLAG_READ | SFTP_FLAG_WRITE):
             raise ValueError(f"invalid mode {mode!r}")
-        t, msg = self._request(CMD_OPEN, _string(p), U32.pack(pflags), SFTPAttributes().asbytes())
+        t, msg = self._request(CMD_OPEN, ssh_string(p), U32.pack(pflags), SFTPAttributes().asbytes())
         handle = self._expect(t, msg, CMD_HANDLE, p).get_string()
         return SFTPFile(self, handle, mode, bufsize, name=p)
 
@@ -507,7 +557,7 @@ class SFTPClient(BaseSFTP):
     def remove(self, path: str | bytes) -> None:
         """Delete the file ``path`` (not a directory)."""
         p = self._adjust_cwd(path)
-        self._simple(CMD_REMOVE, p, _string(p))
+        self._simple(CMD_REMOVE, p, ssh_string(p))
 
     unlink = remove
 
@@ -516,7 +566,7 @@ class SFTPClient(BaseSFTP):
         refuse if ``newpath`` exists; see ``posix_rename``)."""
         old = self._adjust_cwd(oldpath)
         new = self._adjust_cwd(newpath)
-        self._simple(CMD_RENAME, old, _string(old), _string(new))
+        self._simple(CMD_RENAME, old, ssh_string(old), ssh_string(new))
 
     def posix_rename(self, oldpath: str | bytes, newpath: str | bytes) -> None:
         """Rename with POSIX semantics (replacing ``newpath``), through the
@@ -524,21 +574,21 @@ class SFTPClient(BaseSFTP):
         old = self._adjust_cwd(oldpath)
         new = self._adjust_cwd(newpath)
         self._need_ext(EXT_POSIX_RENAME)
-        self._simple(CMD_EXTENDED, old, _string(EXT_POSIX_RENAME), _string(old), _string(new))
+        self._simple(CMD_EXTENDED, old, ssh_string(EXT_POSIX_RENAME), ssh_string(old), ssh_string(new))
 
     def hardlink(self, oldpath: str | bytes, newpath: str | bytes) -> None:
         """Create a hard link ``newpath`` to ``oldpath`` (hardlink@openssh.com)."""
         old = self._adjust_cwd(oldpath)
         new = self._adjust_cwd(newpath)
         self._need_ext(EXT_HARDLINK)
-        self._simple(CMD_EXTENDED, new, _string(EXT_HARDLINK), _string(old), _string(new))
+        self._simple(CMD_EXTENDED, new, ssh_string(EXT_HARDLINK), ssh_string(old), ssh_string(new))
 
     def statvfs(self, path: str | bytes) -> SFTPStatVFS:
         """File-system statistics for ``path`` (statvfs@openssh.com), with
         the fields of ``os.statvfs`` results."""
         p = self._adjust_cwd(path)
         self._need_ext(EXT_STATVFS)
-        t, msg = self._request(CMD_EXTENDED, _string(EXT_STATVFS), _string(p))
+        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_STATVFS), ssh_string(p))
         return SFTPStatVFS._from_msg(self._expect(t, msg, CMD_EXTENDED_REPLY, p))
 
     def _need_ext(self, name: str) -> None:
@@ -549,40 +599,40 @@ class SFTPClient(BaseSFTP):
     def stat(self, path: str | bytes) -> SFTPAttributes:
         """The attributes of ``path``, following symbolic links."""
         p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_STAT, _string(p))
+        t, msg = self._request(CMD_STAT, ssh_string(p))
         return SFTPAttributes._from_msg(self._expect(t, msg, CMD_ATTRS, p))
 
     def lstat(self, path: str | bytes) -> SFTPAttributes:
         """The attributes of ``path`` itself (a link is not followed)."""
         p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_LSTAT, _string(p))
+        t, msg = self._request(CMD_LSTAT, ssh_string(p))
         return SFTPAttributes._from_msg(self._expect(t, msg, CMD_ATTRS, p))
 
     def symlink(self, source: str | bytes, dest: str | bytes) -> None:
         """Create a symbolic link ``dest`` pointing at ``source`` (``source``
         is stored as given; only ``dest`` is relative to the cwd)."""
         d = self._adjust_cwd(dest)
-        src = _s(source) if isinstance(source, bytes) else source
+        src = path_str(source) if isinstance(source, bytes) else source
         # OpenSSH (and thus everyone) sends the target first.
-        self._simple(CMD_SYMLINK, d, _string(src), _string(d))
+        self._simple(CMD_SYMLINK, d, ssh_string(src), ssh_string(d))
 
     def readlink(self, path: str | bytes) -> str | None:
         """The target of symbolic link ``path``; None if the server names
         no target."""
         p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_READLINK, _string(p))
+        t, msg = self._request(CMD_READLINK, ssh_string(p))
         msg = self._expect(t, msg, CMD_NAME, p)
         count = msg.get_int()
         if count == 0:
             return None
         if count != 1:
             raise SFTPError(f"Readlink returned {count} results")
-        return _s(msg.get_string())
+        return path_str(msg.get_string())
 
     def _setstat(self, path: str | bytes, attr: SFTPAttributes) -> None:
         """SETSTAT ``path`` to the fields of ``attr`` that are set."""
         p = self._adjust_cwd(path)
-        self._simple(CMD_SETSTAT, p, _string(p), attr.asbytes())
+        self._simple(CMD_SETSTAT, p, ssh_string(p), attr.asbytes())
 
     def chmod(self, path: str | bytes, mode: int) -> None:
         """Change the permission bits of ``path``, like ``os.chmod``."""
@@ -735,7 +785,7 @@ def _parse_names(msg: Message) -> Iterable[SFTPAttributes]:
         raise SFTPError(f"NAME reply claims {count} entries")
     out = []
     for _ in range(count):
-        filename = _s(msg.get_string())
-        longname = _s(msg.get_string())
+        filename = path_str(msg.get_string())
+        longname = path_str(msg.get_string())
         out.append(SFTPAttributes._from_msg(msg, filename, longname))
     return out

@@ -31,6 +31,7 @@ from .sftp import (
     SFTP_OK,
     U32,
     U64,
+    ssh_string,
 )
 from .statvfs import SFTPStatVFS
 
@@ -41,12 +42,6 @@ __all__ = ["SFTPFile"]
 
 _READ_HDR = U64.pack  # offset
 _STATUS_CODE = U32.unpack_from
-
-
-def _string(s: str | bytes) -> bytes:
-    """An SSH string (uint32 length, then the bytes)."""
-    raw = s.encode("utf-8") if isinstance(s, str) else s
-    return U32.pack(len(raw)) + raw
 
 
 class SFTPFile(BufferedFile):
@@ -65,7 +60,7 @@ class SFTPFile(BufferedFile):
         super().__init__()
         self.sftp = sftp
         self.handle = handle
-        self._hstr = _string(handle)
+        self._hstr = ssh_string(handle)
         self._name = name
         self.pipelined = False
         # Shared with the client's reader thread, under ``sftp._cond``:
@@ -500,14 +495,14 @@ class SFTPFile(BufferedFile):
         self.flush()
         self._check_exception()
         self.sftp._need_ext(EXT_FSYNC)
-        t, msg = self.sftp._request(CMD_EXTENDED, _string(EXT_FSYNC), self._hstr)
+        t, msg = self.sftp._request(CMD_EXTENDED, ssh_string(EXT_FSYNC), self._hstr)
         self.sftp._convert_status(t, msg, self._name)
 
     def statvfs(self) -> SFTPStatVFS:
         """Statistics of the file system holding this file (fstatvfs@openssh.com)."""
         self._check_exception()
         self.sftp._need_ext(EXT_FSTATVFS)
-        t, msg = self.sftp._request(CMD_EXTENDED, _string(EXT_FSTATVFS), self._hstr)
+        t, msg = self.sftp._request(CMD_EXTENDED, ssh_string(EXT_FSTATVFS), self._hstr)
         return SFTPStatVFS._from_msg(self.sftp._expect(t, msg, CMD_EXTENDED_REPLY, self._name))
 
     def check(self, hash_algorithm: str, offset: int = 0, length: int = 0, block_size: int = 0) -> bytes:
@@ -521,9 +516,9 @@ class SFTPFile(BufferedFile):
         name = EXT_CHECK_FILE_HANDLE if EXT_CHECK_FILE in self.sftp.server_extensions else EXT_CHECK_FILE
         t, msg = self.sftp._request(
             CMD_EXTENDED,
-            _string(name),
+            ssh_string(name),
             self._hstr,
-            _string(hash_algorithm),
+            ssh_string(hash_algorithm),
             U64.pack(offset),
             U64.pack(length),
             U32.pack(block_size),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections import deque
 from typing import Any, Protocol
 
 from .errors import SFTPError
@@ -115,9 +116,97 @@ SSH2_FXE_STATVFS_ST_NOSUID = 0x2
 HDR = struct.Struct(">IB")
 HDR_ID = struct.Struct(">IBI")
 U32 = struct.Struct(">I")
+
+
+def path_bytes(s: str | bytes) -> bytes:
+    """A path as wire bytes (UTF-8; undecodable bytes survive via surrogateescape)."""
+    if isinstance(s, bytes):
+        return s
+    return s.encode("utf-8", "surrogateescape")
+
+
+def path_str(b: bytes) -> str:
+    """Wire bytes as a ``str`` path (the inverse of ``path_bytes``)."""
+    return b.decode("utf-8", "surrogateescape")
+
+
+def ssh_string(s: str | bytes) -> bytes:
+    """An SSH string (uint32 length, then the bytes)."""
+    raw = path_bytes(s)
+    return U32.pack(len(raw)) + raw
+
+
 U64 = struct.Struct(">Q")
 
 _RECV_CHUNK = 256 * 1024
+
+
+class PacketSplitter:
+    """Cuts a byte stream that arrives in pieces (channel packets) into SFTP
+    packets, copying each packet's payload once: pieces are kept as they
+    came, with an offset into the first, and a packet that spans pieces is
+    joined straight from views of them."""
+
+    __slots__ = ("chunks", "max_packet", "offset", "size")
+
+    def __init__(self, max_packet: int) -> None:
+        """Refuse packets longer than ``max_packet`` (see ``BaseSFTP.MAX_PACKET``)."""
+        self.chunks: deque[bytes] = deque()
+        self.offset = 0
+        self.size = 0
+        self.max_packet = max_packet
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Add ``data``; return the packets now complete as (type, payload).
+        ``SFTPError`` on a length that is below 5 (no room for a request id)
+        or over the limit."""
+        chunks = self.chunks
+        chunks.append(data)
+        self.size += len(data)
+        out: list[tuple[int, bytes]] = []
+        while self.size >= 5:
+            first = chunks[0]
+            off = self.offset
+            if len(first) - off < 5:
+                # a header split across pieces (rare): merge what is buffered
+                first = b"".join([first[off:], *list(chunks)[1:]])
+                chunks.clear()
+                chunks.append(first)
+                self.offset = off = 0
+            size = U32.unpack_from(first, off)[0]
+            if size < 5 or size > self.max_packet:
+                raise SFTPError(f"Garbage packet received (length {size})")
+            total = size + 4
+            if self.size < total:
+                break
+            self.size -= total
+            t = first[off + 4]
+            end = off + total
+            if end <= len(first):
+                out.append((t, first[off + 5 : end]))
+                if end == len(first):
+                    chunks.popleft()
+                    self.offset = 0
+                else:
+                    self.offset = end
+                continue
+            chunks.popleft()
+            parts: list[bytes | memoryview] = [memoryview(first)[off + 5 :]]
+            need = end - len(first)
+            while True:
+                c = chunks[0]
+                if len(c) > need:
+                    parts.append(memoryview(c)[:need])
+                    self.offset = need
+                    break
+                parts.append(c)
+                chunks.popleft()
+                need -= len(c)
+                if not need:
+                    self.offset = 0
+                    break
+            out.append((t, b"".join(parts)))
+        return out
 
 
 class StreamLike(Protocol):

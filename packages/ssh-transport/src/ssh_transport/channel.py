@@ -13,6 +13,7 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ssh_wire import Message, SSHException
@@ -163,6 +164,8 @@ class Channel:
         self._read_shut = False
         self._opened = threading.Event()
         self._open_error: Exception | None = None
+        # set by _set_receiver: main-stream data goes straight to it
+        self._receiver: Callable[[bytes], object] | None = None
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("open" if self.active else "pending")
@@ -210,6 +213,34 @@ class Channel:
             self._in.append(data)
             if self._pipe is not None:
                 self._pipe.set()
+
+    def _set_receiver(self, fn: Callable[[bytes], object] | None) -> list[bytes]:
+        """Hand main-stream data straight to ``fn(data)`` instead of buffering
+        it for ``recv`` (None: back to buffering). ``fn`` runs in the
+        transport thread, outside the transport lock, once per received
+        packet in order, and gets ``b""`` at EOF or close; the window is
+        reopened as it is called. Saves a thread hand-off for protocols that
+        parse everything as it arrives (SFTP). Returns the data buffered
+        before the call: the caller must process it before anything ``fn``
+        gets (hold a lock that ``fn`` also takes)."""
+        t = self.transport
+        with self._lock:
+            self._receiver = fn
+            if fn is None:
+                return []
+            pending = list(self._in.chunks)
+            if pending and self._in.offset:
+                pending[0] = pending[0][self._in.offset :]
+            self._in = _InBuffer()
+            n = sum(map(len, pending))
+            core = t._core if t is not None else None
+            flush = False
+            if n and core is not None and not self.closed:
+                core.channel_consumed(self.chanid, n)
+                flush = core.has_data_to_send()
+        if flush and t is not None:
+            t._flush()
+        return pending
 
     def _consumed(self, n: int) -> None:
         t = self.transport

@@ -100,6 +100,11 @@ class DriverMixin:
         assert core is not None
         sock = self.sock
         real = isinstance(sock, socket.socket)
+        if real and sock.gettimeout() is not None:
+            # A socket timeout makes every recv and send a poll() plus the
+            # call, and lets a MSG_DONTWAIT send wait (the reader must never
+            # block on a write). close() wakes a blocking recv by shutdown().
+            sock.settimeout(None)
         scratch = bytearray(RECV_SIZE)
         error: Exception | None = None
         try:
@@ -166,20 +171,26 @@ class DriverMixin:
         channels = self._channels
         while True:
             woken: set[Channel] = set()
+            # data for channels with a receiver, delivered once the lock is released
+            calls: list[tuple[Callable[[bytes], object], bytes]] = []
+            e: ev.Event | None = None
             with lock:
                 try:
                     while True:
                         e = core.next_event()
                         if e is None:
-                            return
+                            break
                         t = type(e)
                         if t is data_ev:
                             chan = channels.get(e.chanid)  # type: ignore[attr-defined]
-                            if chan is not None:
+                            if chan is None:
+                                core.channel_consumed(e.chanid, len(e.data))  # type: ignore[attr-defined]
+                            elif chan._receiver is not None and not e.ext and not chan._read_shut:  # type: ignore[attr-defined]
+                                calls.append((chan._receiver, e.data))  # type: ignore[attr-defined]
+                                core.channel_consumed(e.chanid, len(e.data))  # type: ignore[attr-defined]
+                            else:
                                 chan._feed(e.data, e.ext)  # type: ignore[attr-defined]
                                 woken.add(chan)
-                            else:
-                                core.channel_consumed(e.chanid, len(e.data))  # type: ignore[attr-defined]
                             continue
                         if t is adj_ev:
                             chan = channels.get(e.chanid)  # type: ignore[attr-defined]
@@ -191,7 +202,19 @@ class DriverMixin:
                     # one wake-up per channel per batch, before the lock is released
                     for chan in woken:
                         chan._notify()
+            for fn, data in calls:
+                self._deliver(fn, data)
+            if e is None:
+                return
             self._dispatch(e)
+
+    def _deliver(self, fn: Callable[[bytes], object], data: bytes) -> None:
+        """Give channel data to a receiver (see ``Channel._set_receiver``);
+        its failure must not end the transport."""
+        try:
+            fn(data)
+        except Exception:
+            self.logger.exception("channel data receiver failed")
 
     def _dispatch(self, e: ev.Event) -> None:
         handler = getattr(self, "_on_" + type(e).__name__, None)
@@ -295,12 +318,16 @@ class DriverMixin:
             chan = self._channels.get(e.chanid)
             if chan is not None:
                 chan._on_eof()
+        if chan is not None and chan._receiver is not None:
+            self._deliver(chan._receiver, b"")
 
     def _on_ChannelClosed(self, e: ev.ChannelClosed) -> None:
         with self._lock:
             chan = self._channels.pop(e.chanid, None)
             if chan is not None:
                 chan._on_close()
+        if chan is not None and chan._receiver is not None:
+            self._deliver(chan._receiver, b"")
 
     def _on_ChannelRequestReplied(self, e: ev.ChannelRequestReplied) -> None:
         with self._lock:
@@ -499,6 +526,9 @@ class DriverMixin:
             for slot in self._global_replies:
                 slot[0] = False
             self._cond.notify_all()
+        for chan in chans:
+            if chan._receiver is not None:
+                self._deliver(chan._receiver, b"")
         if not first:
             return
         self._kex_done.set()

@@ -213,7 +213,7 @@ class BufferedFile:
             self._pos += size
             return result
         need = size - len(buf)
-        chunks = [bytes(buf)]
+        chunks = [bytes(buf)] if buf else []
         buf.clear()
         buffered = bool(self._flags & self.FLAG_BUFFERED)
         while need > 0:
@@ -225,7 +225,8 @@ class BufferedFile:
                 data = data[:need]
             chunks.append(data)
             need -= len(data)
-        result = b"".join(chunks)
+        # a single piece is returned as it is (no copy of a big read)
+        result = chunks[0] if len(chunks) == 1 and type(chunks[0]) is bytes else b"".join(chunks)
         self._pos += len(result)
         return result
 
