@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PACKAGES = ["ssh-wire", "ssh-keys", "ssh-transport", "ssh-sftp", "ssh-agent", "paramiko"]
 # What CI runs: lint and types, each layer installed alone, then the whole stack.
-TEST_ENVS = "lint,type,wire,keys,agent,full"
+TEST_ENVS = "lint,type,wire,keys,transport,sftp,agent,full"
 
 
 def _venv(path: Path) -> Path:
