@@ -219,6 +219,43 @@ def test_keys_change_between_two_buffered_packets(cipher: str, mac: str | None) 
     assert r.next_payload() == b"first under new keys"
 
 
+VIEW_COMBOS = [c for c in COMBOS if c[0] in ("chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes128-ctr")]
+
+
+@pytest.mark.parametrize(("cipher", "mac"), VIEW_COMBOS)
+@pytest.mark.parametrize("compression", ["none", "zlib"])
+def test_payload_views_survive_feeding_and_key_changes(cipher: str, mac: str | None, compression: str) -> None:
+    """``next_payload_view`` may return views (no copy); every one must keep
+    its bytes while more data is fed, the buffer is compacted or grown, and
+    keys change from plain to keyed to new keys."""
+    w, r = PacketWriter(), PacketReader()
+    rng = random.Random(7)
+    plain = [rng.randbytes(n) for n in (1, 40, 5000)]
+    _, _, keys1 = keyed_pair(cipher, mac, seed=11)
+    _, _, keys2 = keyed_pair(cipher, mac, seed=12)
+    phases = [(None, plain), (keys1, [rng.randbytes(n) for n in (9, 32768, 70000, 3)])]
+    phases.append((keys2, [rng.randbytes(n) for n in (32777, 100, 200000)]))
+    got: list[bytes | memoryview] = []
+    want: list[bytes] = []
+    for new_keys, payloads in phases:
+        if new_keys is not None:
+            w.set_keys(*new_keys)
+            w.set_compression(compression)
+        wire = w.seal_many(payloads)
+        if new_keys is not None:
+            r.set_keys(*new_keys)
+            r.set_compression(compression)
+        for i in range(0, len(wire), 4093):  # odd chunks: packets split across feeds
+            r.feed(wire[i : i + 4093])
+            while (p := r.next_payload_view()) is not None:
+                assert isinstance(p, (bytes, memoryview))
+                got.append(p)
+        want.extend(payloads)
+    assert [bytes(p) for p in got] == want
+    for p in got:  # a view must never see a writable receive buffer
+        assert isinstance(p, bytes) or p.readonly
+
+
 def test_rekey_counters_reset() -> None:
     w, r, keys = keyed_pair("aes128-gcm@openssh.com", None)
     r.feed(w.seal(b"x" * 1000))

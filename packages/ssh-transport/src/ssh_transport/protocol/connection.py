@@ -264,14 +264,15 @@ class ConnectionState:
 
     # -- incoming ----------------------------------------------------------
 
-    def on_data(self, payload: bytes) -> None:
-        """CHANNEL_DATA: the hot path."""
+    def on_data(self, payload: bytes | memoryview) -> None:
+        """CHANNEL_DATA: the hot path. ``payload`` may be a view; the data
+        handed on is always a bytes object (one copy of the slice)."""
         if len(payload) < 9:
             raise ProtocolError("truncated CHANNEL_DATA")
         _, cid, n = _HDR.unpack_from(payload)
         if n != len(payload) - 9:
             raise ProtocolError("CHANNEL_DATA length does not match the packet")
-        self._take_data(cid, n, payload[9:], 0)
+        self._take_data(cid, n, bytes(payload[9:]), 0)
 
     def on_extended_data(self, payload: bytes) -> None:
         """CHANNEL_EXTENDED_DATA."""

@@ -42,8 +42,9 @@ _KEX_METHOD = frozenset(range(30, 50))
 # Messages we may send while a key exchange is in progress (RFC 4253 7.1).
 _SEND_DURING_KEX = frozenset({1, 2, 3, 4, 20, 21, *range(30, 50)})
 _U32 = struct.Struct(">I")
+_MSG_DATA = c.MSG_CHANNEL_DATA
 
-Handler = Callable[[bytes], None]
+Handler = Callable[[Any], None]
 
 
 class SSHProtocol:
@@ -293,7 +294,7 @@ class SSHProtocol:
             if self.paused:
                 return None
             try:
-                payload = self.reader.next_payload()
+                payload = self.reader.next_payload_view()
                 if payload is None:
                     if self.eof:
                         self.closed = True
@@ -308,17 +309,19 @@ class SSHProtocol:
                 raise self._fail(ProtocolError(f"malformed packet: {exc}")) from exc
         return events.popleft()
 
-    def _handle(self, payload: bytes) -> None:
+    def _handle(self, payload: bytes | memoryview) -> None:
         if not payload:
             raise ProtocolError("empty packet")
         self.packets_in += 1
-        if self.trace is not None:
-            self.trace("IN", payload)
         t = payload[0]
+        if t != _MSG_DATA and type(payload) is not bytes:
+            payload = bytes(payload)  # only CHANNEL_DATA takes a view (it copies its slice once)
+        if self.trace is not None:
+            self.trace("IN", bytes(payload))
         if self._ext_info_next:
             self._ext_info_next = False
             if t == c.MSG_EXT_INFO:
-                self._on_ext_info(payload)
+                self._on_ext_info(bytes(payload))
                 return
         handler = self._table.get(t)
         if handler is None:

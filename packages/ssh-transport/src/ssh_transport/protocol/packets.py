@@ -49,8 +49,9 @@ _MIN_BUFFER = 64 * 1024
 
 # seal(payload, seq) -> wire bytes
 Sealer = Callable[[bytes, int], bytes]
-# open(buffer, start, available, seq) -> (payload, bytes consumed) or None if incomplete
-Opener = Callable[[bytearray, int, int, int], "tuple[bytes, int] | None"]
+# open(buffer, start, available, seq) -> (payload, bytes consumed) or None if incomplete;
+# the payload is bytes or a read-only view of a fresh bytes object (never of the buffer)
+Opener = Callable[[bytearray, int, int, int], "tuple[bytes | memoryview, int] | None"]
 
 _HDR = struct.Struct(">IB")
 _ZERO8 = bytes(8)
@@ -250,12 +251,16 @@ def _length_checker(max_length: int, block: int, aligned_with_length: bool) -> C
     return check
 
 
-def _payload(body: bytes | memoryview, length: int) -> bytes:
-    """The payload from ``padding_length || payload || padding`` (``length`` bytes)."""
+def _payload(body: bytes | memoryview, length: int) -> memoryview:
+    """The payload from ``padding_length || payload || padding`` (``length`` bytes).
+
+    A view, not a copy: ``body`` must be a fresh immutable object (the
+    decrypted packet), never a view of the receive buffer.
+    """
     pad = body[0]
     if pad < 4 or pad >= length:
         raise ProtocolError(f"bad padding length {pad} in a {length}-byte packet", DISCONNECT_PROTOCOL_ERROR)
-    return bytes(body[1 : length - pad])
+    return memoryview(body)[1 : length - pad]
 
 
 def make_opener(cipher: str, key: bytes, iv: bytes, mac: str | None, mac_key: bytes | None, max_length: int) -> Opener:
@@ -281,7 +286,7 @@ def make_opener(cipher: str, key: bytes, iv: bytes, mac: str | None, mac_key: by
 
 
 def _plain_opener(check: Callable[[int], None]) -> Opener:
-    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes, int] | None:
+    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes | memoryview, int] | None:
         if avail < 4:
             return None
         length = int.from_bytes(buf[start : start + 4], "big")
@@ -289,7 +294,7 @@ def _plain_opener(check: Callable[[int], None]) -> Opener:
         total = 4 + length
         if avail < total:
             return None
-        return _payload(memoryview(buf)[start + 4 : start + total], length), total
+        return bytes(_payload(memoryview(buf)[start + 4 : start + total], length)), total
 
     return open_
 
@@ -297,7 +302,7 @@ def _plain_opener(check: Callable[[int], None]) -> Opener:
 def _chacha_opener(main_key: bytes, hdr_key: bytes, check: Callable[[int], None]) -> Opener:
     pending = -1  # decrypted length of a packet whose body has not fully arrived
 
-    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes, int] | None:
+    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes | memoryview, int] | None:
         nonlocal pending
         length = pending
         if length < 0:
@@ -325,7 +330,7 @@ def _chacha_opener(main_key: bytes, hdr_key: bytes, check: Callable[[int], None]
 def _gcm_opener(aes: AESGCM, fixed: bytes, counter: int, check: Callable[[int], None]) -> Opener:
     decrypt = aes.decrypt
 
-    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes, int] | None:
+    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes | memoryview, int] | None:
         nonlocal counter
         if avail < 4:
             return None
@@ -348,7 +353,7 @@ def _gcm_opener(aes: AESGCM, fixed: bytes, counter: int, check: Callable[[int], 
 def _etm_opener(ctx: CipherContext, keyed: hmac.HMAC, size: int, check: Callable[[int], None]) -> Opener:
     update = ctx.update
 
-    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes, int] | None:
+    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes | memoryview, int] | None:
         if avail < 4:
             return None
         length = int.from_bytes(buf[start : start + 4], "big")
@@ -373,7 +378,7 @@ def _mac_opener(ctx: CipherContext, keyed: hmac.HMAC, size: int, bs: int, check:
     first = b""  # the decrypted first block of a packet whose body has not fully arrived
     pending = -1
 
-    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes, int] | None:
+    def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes | memoryview, int] | None:
         nonlocal first, pending
         view = memoryview(buf)
         length = pending
@@ -590,6 +595,18 @@ class PacketReader:
         PROTOCOL_ERROR on a bad length or padding, COMPRESSION_ERROR on bad
         zlib data. Returns the payload (inflated when compression is on).
         """
+        payload = self.next_payload_view()
+        if payload is None or type(payload) is bytes:
+            return payload
+        return bytes(payload)
+
+    def next_payload_view(self) -> bytes | memoryview | None:
+        """Like ``next_payload`` but may return a read-only view instead of bytes.
+
+        The view is of a fresh decrypted object, so it stays valid after more
+        bytes are fed; it saves one copy per packet for callers (channel data)
+        that copy only a slice of the payload anyway.
+        """
         start = self._start
         opened = self._open_one(self._buf, start, self._end - start, self.seq)
         if opened is None:
@@ -604,5 +621,5 @@ class PacketReader:
         self.packets_opened += 1
         self.bytes_opened += total
         if self._decompressor is not None:
-            return self._decompressor.decompress(payload)
+            return self._decompressor.decompress(bytes(payload))
         return payload
