@@ -330,3 +330,18 @@ def test_check_unsupported_by_openssh(openssh: Remote) -> None:
     with openssh.client.open(openssh.r("f")) as f, pytest.raises(OSError) as info:
         f.check("sha1")
     assert info.value.errno == errno.EOPNOTSUPP
+
+
+@pytest.mark.parametrize("read_aheads", [1, 4, 50])
+def test_listdir_iter_with_read_aheads(remote: Remote, read_aheads: int) -> None:
+    names = {f"f{i:04d}-{'x' * 40}" for i in range(1500)}  # several READDIR batches
+    for name in names:
+        (remote.local / name).touch()
+    c = remote.client
+    got = [a.filename for a in c.listdir_iter(remote.base, read_aheads=read_aheads)]
+    assert sorted(got) == sorted(names)
+    # stopping early drains the requests still in flight: the session stays usable
+    it = c.listdir_iter(remote.base, read_aheads=read_aheads)
+    next(it)
+    it.close()
+    assert len(c.listdir(remote.base)) == len(names)

@@ -13,6 +13,7 @@ import os
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import IO, Any, Protocol
@@ -484,31 +485,31 @@ class SFTPClient(BaseSFTP):
 
     def listdir_iter(self, path: str | bytes = ".", read_aheads: int = 50) -> Iterator[SFTPAttributes]:
         """Like ``listdir_attr`` but yields entries as the server sends them,
-        keeping one READDIR in flight ahead of the caller (``read_aheads`` is
-        accepted for compatibility; servers answer READDIR in order anyway)."""
+        with up to ``read_aheads`` READDIR requests in flight (servers answer
+        requests on one handle in order, so batches arrive in sequence)."""
         p = self._adjust_cwd(path)
         t, msg = self._request(CMD_OPENDIR, ssh_string(p))
         handle = self._expect(t, msg, CMD_HANDLE, p).get_string()
         hstr = ssh_string(handle)
+        pending: deque[int] = deque()
         try:
-            num = self._async_request(None, CMD_READDIR, hstr)
-            while True:
-                rt, data = self._read_response(num)
+            for _ in range(max(1, read_aheads)):
+                pending.append(self._async_request(None, CMD_READDIR, hstr))
+            while pending:
+                rt, data = self._read_response(pending.popleft())
                 if rt == CMD_STATUS:
                     code, text = _parse_status(Message(data, strict=True))
                     if code == SFTP_EOF:
-                        num = 0
                         break
-                    num = 0
                     raise status_to_exception(code, text, p)
                 msg = self._expect(rt, Message(data, strict=True), CMD_NAME, p)
-                num = self._async_request(None, CMD_READDIR, hstr)
+                pending.append(self._async_request(None, CMD_READDIR, hstr))
                 for attr in _parse_names(msg):
                     if attr.filename not in (".", ".."):
                         yield attr
         finally:
-            if num and self._dropped is None:
-                self._read_response(num)
+            while pending and self._dropped is None:
+                self._read_response(pending.popleft())
             if self._dropped is None:
                 self._async_request(_DISCARD, CMD_CLOSE, hstr)
 
