@@ -356,11 +356,13 @@ class Channel:
         t._flush()
         if not want_reply:
             return True
+        # A positive channel timeout bounds the wait for the reply (0.0, non-blocking, does not).
+        deadline = time.monotonic() + self.timeout if self.timeout else None
         with self._lock:
             while slot[0] is None:
                 if self.closed or not t.active:
                     raise SSHException("Channel closed.")
-                self._wait(None)
+                self._wait(deadline)
         return bool(slot[0])
 
     def _live_transport(self) -> Transport:

@@ -293,10 +293,11 @@ class DriverMixin:
         if self.server_mode:
             self._server_channel_open(e)
             return
-        if e.kind == "forwarded-tcpip" and e.origin is not None and e.dest is not None:
-            handler = self._tcp_handler
-            chan = self._finish_open(e, 0, queue=handler is None)
-            if chan is not None and handler is not None:
+        handler = self._tcp_handler
+        if e.kind == "forwarded-tcpip" and e.origin is not None and e.dest is not None and handler is not None:
+            # Only after request_port_forward (which sets a handler, or one that queues for accept).
+            chan = self._finish_open(e, 0, queue=False)
+            if chan is not None:
                 try:
                     handler(chan, e.origin, e.dest)
                 except Exception:

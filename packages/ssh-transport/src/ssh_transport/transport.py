@@ -366,7 +366,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
             expected_host_key_type=self._expected_key_type,
             rekey_bytes=self._rekey_bytes,
             rekey_interval=self._rekey_interval,
-            pubkey_algorithms=pubkeys if role == "client" else None,
+            pubkey_algorithms=pubkeys,
             now=time.monotonic(),
         )
         if self._hexdump:
@@ -588,8 +588,14 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
             raise SSHException("TCP forwarding request denied")
         if port == 0:
             port = Message(response.asbytes(), strict=True).get_int()
-        self._tcp_handler = handler
+        self._tcp_handler = handler if handler is not None else self._queue_forwarded
         return port
+
+    def _queue_forwarded(self, chan: Channel, origin: tuple[str, int], dest: tuple[str, int]) -> None:
+        """The default forward handler: hand the channel to ``accept``."""
+        with self._lock:
+            self._accept_queue.append(chan)
+            self._cond.notify_all()
 
     def cancel_port_forward(self, address: str, port: int) -> None:
         """Client: stop a forward set up by ``request_port_forward``."""

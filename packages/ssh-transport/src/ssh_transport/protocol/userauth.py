@@ -259,6 +259,7 @@ class ServerAuth:
         self.pending_info: bool = False
         self._prompts_sent = -1
         self._banner_sent = False
+        self._none_seen = False
 
     @property
     def awaiting_decision(self) -> bool:
@@ -370,8 +371,9 @@ class ServerAuth:
         self._prompts_sent = -1
         if req is not None and req.method == "publickey" and req.key is None:
             result = AUTH_FAILED  # the core already refused the key or its signature
-        if result == AUTH_SUCCESSFUL and req is not None and req.method == "publickey" and not req.signed:
-            # A query: the key would do; the client will now sign.
+        ok = result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL)
+        if ok and req is not None and req.method == "publickey" and not req.signed:
+            # A query: the key would do (even as one step); the client will now sign.
             m = Message().add_byte(60).add_string(req.algorithm).add_string(req.key.asbytes())  # type: ignore[attr-defined]
             self.host.send(m.asbytes())
             return False
@@ -383,8 +385,10 @@ class ServerAuth:
         partial = result == AUTH_PARTIALLY_SUCCESSFUL
         if result not in (AUTH_FAILED, AUTH_PARTIALLY_SUCCESSFUL):
             raise SSHException(f"bad auth result {result!r}")
-        if not partial and not (req is not None and req.method == "none"):
-            self.failures += 1
+        if not partial and not (req is not None and req.method == "none" and not self._none_seen):
+            self.failures += 1  # only the first "none" probe is free (as OpenSSH)
+        if req is not None and req.method == "none":
+            self._none_seen = True
         m = Message().add_byte(MSG_USERAUTH_FAILURE).add_list(list(allowed)).add_boolean(partial)
         self.host.send(m.asbytes())
         if self.failures >= self.max_attempts:
