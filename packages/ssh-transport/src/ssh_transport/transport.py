@@ -96,6 +96,9 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self.banner_timeout = 15.0
         self.handshake_timeout = 30.0
         self.auth_timeout = 30.0
+        # server: seconds a client has to authenticate before we hang up
+        # (OpenSSH's LoginGraceTime); None waits forever
+        self.login_grace_time: float | None = 120.0
         self.channel_timeout = 3600.0
         self._rekey_bytes = REKEY_BYTES
         self._rekey_interval = 3600.0
@@ -345,7 +348,21 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
             raise SSHException("No server host keys (add_server_key)")
         self.server_mode = True
         self.server_object = server if server is not None else ServerInterface()
+        if self.login_grace_time is not None:
+            timer = threading.Timer(self.login_grace_time, self._login_grace_expired)
+            timer.daemon = True
+            timer.start()
         self._start("server", event, None)
+
+    def _login_grace_expired(self) -> None:
+        """Hang up on a client that has not authenticated in time."""
+        core = self._core
+        if not self.active or core is None or core.authenticated:
+            return
+        self.logger.info("login grace time (%s s) expired before authentication", self.login_grace_time)
+        with self._lock:
+            core.disconnect(DISCONNECT_BY_APPLICATION, "login grace time exceeded")
+        self._shutdown(SSHException("login grace time exceeded before authentication"), flush=True)
 
     def _start(self, role: str, event: threading.Event | None, timeout: float | None) -> None:
         if self._core is not None:
