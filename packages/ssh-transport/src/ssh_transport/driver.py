@@ -53,6 +53,7 @@ class DriverMixin:
     _core: SSHProtocol | None
     _thread: threading.Thread | None
     _exception: Exception | None
+    _grace_timer: threading.Timer | None
     _channels: dict[int, Channel]
     _host_key_blob: bytes | None
     _host_key_alg: str
@@ -513,7 +514,14 @@ class DriverMixin:
 
     # -- closing ---------------------------------------------------------------------
 
+    def _stop_grace_timer(self) -> None:
+        """The client authenticated or the session ended: no hang-up is due."""
+        timer, self._grace_timer = self._grace_timer, None
+        if timer is not None:
+            timer.cancel()
+
     def _shutdown(self, error: Exception | None, flush: bool = False, shutdown_socket: bool = True) -> None:
+        self._stop_grace_timer()
         with self._lock:
             first = not self._closing
             self._closing = True

@@ -49,6 +49,9 @@ class ServerSideMixin:
         def _flush(self) -> None:  # provided by Transport
             raise NotImplementedError
 
+        def _stop_grace_timer(self) -> None:  # provided by the driver
+            raise NotImplementedError
+
     if TYPE_CHECKING:
 
         def _new_channel(self, chanid: int) -> Channel:  # provided by Transport
@@ -115,6 +118,8 @@ class ServerSideMixin:
                     self._username = username
                     self._cond.notify_all()
         self._flush()
+        if self._username is not None:
+            self._stop_grace_timer()
 
     def _server_channel_open(self, e: ev.ChannelOpenRequested) -> None:
         core = self._core

@@ -99,6 +99,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         # server: seconds a client has to authenticate before we hang up
         # (OpenSSH's LoginGraceTime); None waits forever
         self.login_grace_time: float | None = 120.0
+        self._grace_timer: threading.Timer | None = None
         self.channel_timeout = 3600.0
         self._rekey_bytes = REKEY_BYTES
         self._rekey_interval = 3600.0
@@ -349,9 +350,9 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self.server_mode = True
         self.server_object = server if server is not None else ServerInterface()
         if self.login_grace_time is not None:
-            timer = threading.Timer(self.login_grace_time, self._login_grace_expired)
-            timer.daemon = True
-            timer.start()
+            self._grace_timer = threading.Timer(self.login_grace_time, self._login_grace_expired)
+            self._grace_timer.daemon = True
+            self._grace_timer.start()
         self._start("server", event, None)
 
     def _login_grace_expired(self) -> None:

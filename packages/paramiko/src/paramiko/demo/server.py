@@ -68,7 +68,6 @@ class DemoServer(ServerInterface):
         self.password = password
         self.authorized = authorized
         self.ptys: dict[int, tuple[str, int, int]] = {}
-        self.channels: dict[int, Channel] = {}
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey,password"
@@ -116,9 +115,6 @@ class DemoServer(ServerInterface):
         pty = self.ptys.get(channel.get_id())
         threading.Thread(target=run_shell, args=(channel, pty), daemon=True).start()
         return True
-
-    def check_channel_subsystem_request(self, channel: Channel, name: str) -> bool:
-        return bool(super().check_channel_subsystem_request(channel, name))
 
 
 def serve_connection(sock: socket.socket, host_key: PKey, server: DemoServer, root: Path) -> None:
