@@ -225,6 +225,21 @@ def test_wrong_host_key_is_refused(sshd: SSHD) -> None:
     assert sshd.log().count("Accepted publickey") == before
 
 
+def test_strict_kex_can_be_turned_off(sshd: SSHD) -> None:
+    t = connect(sshd)
+    try:
+        assert t.agreed_on_strict_kex
+    finally:
+        t.close()
+    t = connect(sshd, configure=lambda t: setattr(t, "advertise_strict_kex", False))
+    try:
+        assert not t.agreed_on_strict_kex
+        assert t._core is not None and not t._core.neg.strict
+        check_exec(t)
+    finally:
+        t.close()
+
+
 def test_delayed_compression(sshd: SSHD) -> None:
     t = connect(sshd, configure=lambda t: t.use_compression())
     try:

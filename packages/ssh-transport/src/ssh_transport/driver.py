@@ -58,6 +58,7 @@ class DriverMixin:
     _host_key_blob: bytes | None
     _host_key_alg: str
     _kex_count: int
+    agreed_on_strict_kex: bool
     _kex_done: threading.Event
     _kex_event: threading.Event | None
     _auth_reply: ev.Event | None
@@ -232,6 +233,8 @@ class DriverMixin:
             self._host_key_blob = e.host_key_blob
             self._host_key_alg = e.host_key_algorithm
             self._kex_count += 1
+            if e.first:
+                self.agreed_on_strict_kex = e.strict
             self._cond.notify_all()
         self.logger.debug("kex done: %s %s %s/%s", e.kex, e.host_key_algorithm, e.cipher_out, e.mac_out)
         if e.first:

@@ -80,7 +80,12 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         strict_kex: bool = True,
     ) -> None:
         """Wrap ``sock`` (a socket or socket-like object), or connect to
-        ``(host, port)`` / ``"host:port"``."""
+        ``(host, port)`` / ``"host:port"``.
+
+        ``strict_kex=False`` stops offering strict kex (the Terrapin
+        counter-measure, on only when both sides offer it); keep the default
+        unless a peer breaks on it. ``server_sig_algs=False`` makes a server
+        skip the EXT_INFO message that lists its signature algorithms."""
         if isinstance(sock, (str, tuple)):
             sock = _connect(sock)
         self.sock = sock
@@ -91,6 +96,10 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
                 pass
         self.default_window_size = default_window_size
         self.default_max_packet_size = default_max_packet_size
+        self.advertise_strict_kex = strict_kex
+        self.server_sig_algs = server_sig_algs
+        # set by the first key exchange: whether both sides used strict kex
+        self.agreed_on_strict_kex = False
         self.local_version = "SSH-2.0-ssh_transport_0.1.0"
         self.remote_version = ""
         self.banner_timeout = 15.0
@@ -386,6 +395,8 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
             rekey_interval=self._rekey_interval,
             pubkey_algorithms=pubkeys,
             now=time.monotonic(),
+            strict_kex=self.advertise_strict_kex,
+            server_sig_algs=self.server_sig_algs,
         )
         if self._hexdump:
             core.trace = self._trace

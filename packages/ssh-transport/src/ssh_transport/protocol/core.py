@@ -66,6 +66,8 @@ class SSHProtocol:
         max_auth_attempts: int = 20,
         pubkey_algorithms: tuple[str, ...] | None = None,
         now: float = 0.0,
+        strict_kex: bool = True,
+        server_sig_algs: bool = True,
     ) -> None:
         if role not in ("client", "server"):
             raise ValueError("role must be 'client' or 'server'")
@@ -97,7 +99,10 @@ class SSHProtocol:
             host_keys=host_keys,
             gex_moduli=gex_moduli,
             expected_host_key_type=expected_host_key_type,
+            strict_kex=strict_kex,
         )
+        # server: answer a client's ext-info-c with EXT_INFO (server-sig-algs)
+        self.send_server_sig_algs = server_sig_algs
         self.neg.local_version = local_version
         algs = pubkey_algorithms or self.prefs.key_types
         self.client_auth = ClientAuth(self, algs) if role == "client" else None
@@ -463,7 +468,7 @@ class SSHProtocol:
         neg.reset_exchange()
         if first:
             self.phase = "auth"
-            if self.role == "server" and neg.peer_wants_ext_info:
+            if self.role == "server" and neg.peer_wants_ext_info and self.send_server_sig_algs:
                 self._held.insert(0, self._server_ext_info())
             self._ext_info_next = True
         self._kex_time_stale = True

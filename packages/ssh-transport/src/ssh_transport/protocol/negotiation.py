@@ -219,8 +219,12 @@ class KexNegotiator:
         host_keys: dict[str, Any] | None = None,
         gex_moduli: Callable[[int, int, int], tuple[int, int] | None] | None = None,
         expected_host_key_type: str | None = None,
+        strict_kex: bool = True,
     ) -> None:
         self.role = role
+        # offer strict kex (the Terrapin counter-measure); only in effect
+        # when the peer offers it too
+        self.offer_strict = strict_kex
         self.prefs = prefs
         self.writer = writer
         self.reader = reader
@@ -280,10 +284,9 @@ class KexNegotiator:
         """Our KEXINIT payload for this exchange (markers only in the first)."""
         kex = list(self.prefs.kex)
         if self.first:
-            if self.role == "client":
-                kex += [EXT_INFO_CLIENT, STRICT_CLIENT]
-            else:
-                kex += [EXT_INFO_SERVER, STRICT_SERVER]
+            kex.append(EXT_INFO_CLIENT if self.role == "client" else EXT_INFO_SERVER)
+            if self.offer_strict:
+                kex.append(STRICT_CLIENT if self.role == "client" else STRICT_SERVER)
         ciphers = list(self.prefs.ciphers)
         macs = list(self.prefs.digests)
         comp = list(self.prefs.compression)
