@@ -210,7 +210,8 @@ def test_server_without_strict_kex_or_server_sig_algs(setup: Setup) -> None:
         args = setup.args("ed25519", "-vvv")
         args[args.index("-p") + 1] = str(running.port)
         args[args.index(f"UserKnownHostsFile={setup.known_hosts}")] = f"UserKnownHostsFile={known}"
-        r = subprocess.run([*args, "tester@127.0.0.1", "echo out; echo err >&2; exit 7"], capture_output=True, timeout=60)
+        command = "echo out; echo err >&2; exit 7"
+        r = subprocess.run([*args, "tester@127.0.0.1", command], capture_output=True, timeout=60)
         assert (r.stdout, r.returncode) == (b"out\n", 7) and b"\nerr\n" in r.stderr
         assert b"kex-strict-s-v00@openssh.com" not in r.stderr
         assert b"will use strict KEX ordering" not in r.stderr

@@ -68,7 +68,9 @@ def test_strict_kex_only_when_both_offer_it(client_strict: bool, server_strict: 
 
 @pytest.mark.parametrize("offer", [True, False])
 def test_strict_kex_marker_is_not_offered_when_off(offer: bool) -> None:
-    neg = KexNegotiator("client", AlgorithmPreferences(), PacketWriter(), PacketReader(), lambda p: None, strict_kex=offer)
+    neg = KexNegotiator(
+        "client", AlgorithmPreferences(), PacketWriter(), PacketReader(), lambda p: None, strict_kex=offer
+    )
     assert (STRICT_CLIENT.encode() in neg.build_kexinit()) is offer
 
 

@@ -742,7 +742,7 @@ class SFTPClient(BaseSFTP):
             readinto = getattr(fl, "readinto", None)
             view = memoryview(bytearray(chunk)) if readinto is not None else None
             while True:
-                if view is not None:
+                if readinto is not None and view is not None:
                     n = readinto(view)
                     data: bytes | memoryview = view[:n] if n else b""
                 else:
