@@ -735,10 +735,9 @@ class SFTPClient(BaseSFTP):
         with self.open(remotepath, "wb") as fr:
             fr.set_pipelined(True)
             chunk = self.max_write_size
-            # One buffer for the whole copy when the file offers readinto: a
-            # fresh chunk per read costs page faults and zeroing in the kernel
-            # (~10% of put's CPU). Safe to reuse: write() has copied or
-            # encrypted the bytes by the time it returns.
+            # One buffer for the whole copy when the file offers readinto, not
+            # a fresh 255 KiB object per read. Safe to reuse: write() has
+            # copied or encrypted the bytes by the time it returns.
             readinto = getattr(fl, "readinto", None)
             view = memoryview(bytearray(chunk)) if readinto is not None else None
             while True:
