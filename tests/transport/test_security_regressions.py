@@ -14,7 +14,7 @@ import pytest
 
 from ssh_transport.protocol import constants as c
 from ssh_transport.protocol import events as ev
-from ssh_transport.protocol.negotiation import STRICT_CLIENT, AlgorithmPreferences
+from ssh_transport.protocol.negotiation import AlgorithmPreferences
 from ssh_wire import Message, ProtocolError, SSHException
 from support.corepair import CorePair, Policy, host_key
 
@@ -237,18 +237,8 @@ def test_strict_kex_negotiated_and_sequence_reset() -> None:
 
 
 def _non_strict_client(pair: CorePair) -> None:
-    neg = pair.client.neg
-    orig = neg.build_kexinit
-
-    def build() -> bytes:
-        init = orig()
-        marker = b"," + STRICT_CLIENT.encode()
-        fixed = init.replace(marker, b"")
-        # the name-list length shrank: patch the kex list's length prefix
-        n = struct.unpack(">I", init[17:21])[0] - len(marker)
-        return fixed[:17] + struct.pack(">I", n) + fixed[21:]
-
-    neg.build_kexinit = build  # type: ignore[method-assign]
+    """A client that does not offer strict kex (as Transport(strict_kex=False))."""
+    pair.client.neg.offer_strict = False
 
 
 def test_without_strict_kex_sequence_numbers_continue() -> None:

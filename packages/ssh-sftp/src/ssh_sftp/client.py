@@ -739,9 +739,9 @@ class SFTPClient(BaseSFTP):
             # a fresh 255 KiB object per read. Safe to reuse: write() has
             # copied or encrypted the bytes by the time it returns.
             readinto = getattr(fl, "readinto", None)
-            view = memoryview(bytearray(chunk)) if readinto is not None else None
+            view = memoryview(bytearray(chunk))
             while True:
-                if readinto is not None and view is not None:
+                if readinto is not None:
                     n = readinto(view)
                     data: bytes | memoryview = view[:n] if n else b""
                 else:
