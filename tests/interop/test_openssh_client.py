@@ -186,9 +186,14 @@ def test_strict_kex_and_compression_with_openssh(setup: Setup) -> None:
     assert b"compression: zlib@openssh.com" in r.stderr
 
 
+def _ok_verbose(r: subprocess.CompletedProcess[bytes]) -> None:
+    """As ``_ok`` when ``-v`` debug lines follow the command's stderr."""
+    assert (r.stdout, r.returncode) == (b"out\n", 7) and b"\nerr\n" in r.stderr
+
+
 def test_openssh_sees_strict_kex_and_server_sig_algs(setup: Setup) -> None:
     r = setup.run("-vvv")
-    assert (r.stdout, r.returncode) == (b"out\n", 7) and b"\nerr\n" in r.stderr
+    _ok_verbose(r)
     assert b"will use strict KEX ordering" in r.stderr
     assert b"kex_input_ext_info: server-sig-algs=<ssh-ed25519" in r.stderr
     assert setup.server.transports[-1].agreed_on_strict_kex
@@ -207,12 +212,8 @@ def test_server_without_strict_kex_or_server_sig_algs(setup: Setup) -> None:
     with serve([host_key], lambda: ExecServer(authorized=authorized), configure) as running:
         known = setup.known_hosts.with_name("known_hosts_nostrict")
         known.write_text(f"[127.0.0.1]:{running.port} {host_key.get_name()} {host_key.get_base64()}\n")
-        args = setup.args("ed25519", "-vvv")
-        args[args.index("-p") + 1] = str(running.port)
-        args[args.index(f"UserKnownHostsFile={setup.known_hosts}")] = f"UserKnownHostsFile={known}"
-        command = "echo out; echo err >&2; exit 7"
-        r = subprocess.run([*args, "tester@127.0.0.1", command], capture_output=True, timeout=60)
-        assert (r.stdout, r.returncode) == (b"out\n", 7) and b"\nerr\n" in r.stderr
+        r = Setup(running, setup.keys, known).run("-vvv")
+        _ok_verbose(r)
         assert b"kex-strict-s-v00@openssh.com" not in r.stderr
         assert b"will use strict KEX ordering" not in r.stderr
         assert b"SSH2_MSG_EXT_INFO received" not in r.stderr

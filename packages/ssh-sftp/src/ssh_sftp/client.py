@@ -735,17 +735,8 @@ class SFTPClient(BaseSFTP):
         with self.open(remotepath, "wb") as fr:
             fr.set_pipelined(True)
             chunk = self.max_write_size
-            # One buffer for the whole copy when the file offers readinto, not
-            # a fresh 255 KiB object per read. Safe to reuse: write() has
-            # copied or encrypted the bytes by the time it returns.
-            readinto = getattr(fl, "readinto", None)
-            view = memoryview(bytearray(chunk))
             while True:
-                if readinto is not None:
-                    n = readinto(view)
-                    data: bytes | memoryview = view[:n] if n else b""
-                else:
-                    data = fl.read(chunk)
+                data = fl.read(chunk)
                 if not data:
                     break
                 fr.write(data)
