@@ -156,6 +156,8 @@ class Channel:
         self._in = _InBuffer()
         self._err = _InBuffer()
         self._waiting = 0
+        # threads waiting in recv()/recv_stderr() for data (leader/follower, see driver.py)
+        self._following = 0
         # thread id of the transport thread answering a request on this channel
         self._replying_thread: int | None = None
         self._pipe: _ReadyPipe | None = None
@@ -310,23 +312,32 @@ class Channel:
         """Blocking (timeout None) or non-blocking (timeout 0.0) mode."""
         self.settimeout(None if blocking else 0.0)
 
-    def _wait(self, deadline: float | None) -> None:
-        """Wait on the condition (lock held) until notified or ``deadline``."""
-        if deadline is None:
-            self._waiting += 1
-            try:
-                self._cond.wait()
-            finally:
-                self._waiting -= 1
-            return
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("timed out")
+    def _wait(self, deadline: float | None, follow: bool = False) -> None:
+        """Wait on the condition (lock held) until notified or ``deadline``.
+        ``follow``: a recv() waiting for data that another thread reads for
+        it; any other wait needs the transport's reader thread reading."""
+        remaining = None
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("timed out")
+        t = self.transport
+        if t is None:
+            follow = False
+        elif follow:
+            t._followers += 1
+            self._following += 1
+        else:
+            t._wake_reader()
         self._waiting += 1
         try:
             self._cond.wait(remaining)
         finally:
             self._waiting -= 1
+            if follow:
+                assert t is not None
+                t._followers -= 1
+                self._following -= 1
 
     def _hold_for_reply(self) -> None:
         """(Lock held.) While the transport is still answering a request the peer
@@ -435,6 +446,10 @@ class Channel:
 
     def recv_exit_status(self) -> int:
         """Wait for the command to finish; its exit status, or -1 if none came."""
+        t = self.transport
+        if t is not None and not self.status_event.is_set():
+            with t._lock:
+                t._wake_reader()
         self.status_event.wait()
         return self.exit_status
 
@@ -463,17 +478,27 @@ class Channel:
         if nbytes <= 0:
             return b""
         deadline = None
+        t = self.transport
         with self._lock:
             while not buf.size:
                 if self.eof_received or self.closed or self._read_shut:
                     return b""
                 if self.timeout is not None and deadline is None:
                     deadline = time.monotonic() + self.timeout
-                self._wait(deadline)
+                if deadline is not None and deadline <= time.monotonic():
+                    raise TimeoutError("timed out")
+                if t is not None and t._try_lead():
+                    # read the socket in this thread (see driver.py)
+                    self._lock.release()
+                    try:
+                        t._lead(deadline)
+                    finally:
+                        self._lock.acquire()
+                    continue
+                self._wait(deadline, follow=True)
             data = buf.take(nbytes)
             if pipe is not None and not buf.size and not self.eof_received and not self.closed:
                 pipe.clear()
-            t = self.transport
             core = t._core if t is not None else None
             if core is not None and not self.closed:
                 core.channel_consumed(self.chanid, len(data))

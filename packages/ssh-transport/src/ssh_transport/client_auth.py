@@ -45,6 +45,9 @@ class ClientAuthMixin:
         def _saved_exception(self) -> Exception | None:  # provided by Transport
             raise NotImplementedError
 
+        def _wait_cond(self, timeout: float | None = None) -> bool:  # provided by Transport
+            raise NotImplementedError
+
     def _send_auth(self, send: Callable[[SSHProtocol], None]) -> None:
         with self._lock:
             core = self._core
@@ -65,7 +68,7 @@ class ClientAuthMixin:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AuthenticationException("Authentication timeout.")
-                self._cond.wait(remaining)
+                self._wait_cond(remaining)
             reply, self._auth_reply = self._auth_reply, None
             return reply
 

@@ -12,6 +12,7 @@ never deadlock each other.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 import time
@@ -31,6 +32,12 @@ _IOV_MAX = 512
 # Output the reader thread may queue for a peer that does not read, before
 # the session is dropped (windows bound data; this bounds replies to requests).
 MAX_BACKLOG = 64 * 1024 * 1024
+# Leader/follower reading (see ``_lead``): the longest a thread reading the
+# socket for its own recv() blocks before it looks at its channel again, and
+# how long the parked reader thread waits with nobody leading before it
+# takes the socket back.
+LEAD_SLICE = 0.05
+PARK_IDLE = 0.002
 
 
 class DriverMixin:
@@ -52,6 +59,18 @@ class DriverMixin:
     _writer_wanted: bool
     _core: SSHProtocol | None
     _thread: threading.Thread | None
+    _token: threading.Lock
+    _token_owner: int | None
+    _poller: Any
+    _scratch: bytearray
+    _parked: bool
+    _unpark: bool
+    _park_cond: threading.Condition
+    _followers: int
+    _followers_woken: int
+    _lead_epoch: int
+    _handed_back: ev.Event | None
+    _lead_error: Exception | None
     _exception: Exception | None
     _grace_timer: threading.Timer | None
     _channels: dict[int, Channel]
@@ -96,48 +115,56 @@ class DriverMixin:
             self.logger.debug(line)
 
     # -- the reader thread -----------------------------------------------------
+    #
+    # Whoever holds ``_token`` reads the socket and feeds the core: normally
+    # the reader thread. A thread that waits in ``Channel.recv`` while the
+    # reader thread is parked reads the socket itself instead (``_lead``), so
+    # a stream read by one thread costs one wake-up per packet rather than
+    # two (reader, then the thread in recv). The reader thread parks only
+    # when every thread waiting for data was just woken (so one of them will
+    # lead), and takes the socket back as soon as a leading thread hands it
+    # an event other than data, another thread needs it, or nobody has led
+    # for ``PARK_IDLE``.
 
     def _run(self) -> None:
         core = self._core
         assert core is not None
         sock = self.sock
-        real = isinstance(sock, socket.socket)
-        if real and sock.gettimeout() is not None:
-            # A socket timeout makes every recv and send a poll() plus the
-            # call, and lets a MSG_DONTWAIT send wait (the reader must never
-            # block on a write). close() wakes a blocking recv by shutdown().
-            sock.settimeout(None)
-        scratch = bytearray(RECV_SIZE)
+        if isinstance(sock, socket.socket):
+            if sock.gettimeout() is not None:
+                # A socket timeout makes every recv and send a poll() plus the
+                # call, and lets a MSG_DONTWAIT send wait (the reader must never
+                # block on a write). close() wakes a blocking recv by shutdown().
+                sock.settimeout(None)
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(sock.fileno(), select.POLLIN)
+                self._poller = poller
+        self._scratch = bytearray(RECV_SIZE)
+        token = self._token
+        me = threading.get_ident()
         error: Exception | None = None
         try:
             while self.active:
-                view = core.reader_buffer(RECV_SIZE)
-                try:
-                    if real:
-                        target = view if view is not None else memoryview(scratch)
-                        n = sock.recv_into(target)
-                        if view is not None:
-                            if n:
-                                core.reader.commit(n)
-                            else:
-                                core.receive_data(b"")
-                        else:
-                            core.receive_data(target[:n] if n else b"")
-                    else:
-                        data = sock.recv(RECV_SIZE)
-                        n = len(data)
-                        core.receive_data(data)
-                except TimeoutError:
-                    continue
-                except OSError as exc:
-                    if self._closing:
-                        break
-                    raise SSHException(f"connection lost: {exc}") from exc
-                self._process_events()
-                core.tick(time.monotonic())
-                self._flush()
+                with token:
+                    self._token_owner = me
+                    try:
+                        self._followers_woken = 0
+                        self._take_back()
+                        if not core.closed:
+                            self._receive(lead=False)
+                    except TimeoutError:
+                        continue
+                    except OSError as exc:
+                        if self._closing:
+                            break
+                        raise SSHException(f"connection lost: {exc}") from exc
+                    finally:
+                        self._token_owner = None
                 if core.closed:
                     break
+                if self._poller is not None:
+                    self._park_if_led()
         except Exception as exc:
             error = exc
             if not isinstance(exc, SSHException):
@@ -145,6 +172,109 @@ class DriverMixin:
                 error.__cause__ = exc
             self.logger.debug("transport ended: %s", error)
         self._shutdown(error, flush=True)
+
+    def _receive(self, lead: bool) -> None:
+        """One read from the socket into the core, then handle what it
+        produced (``_token`` held)."""
+        core = self._core
+        assert core is not None
+        sock = self.sock
+        view = core.reader_buffer(RECV_SIZE)
+        if isinstance(sock, socket.socket):
+            target = view if view is not None else memoryview(self._scratch)
+            n = sock.recv_into(target)
+            if view is not None:
+                if n:
+                    core.reader.commit(n)
+                else:
+                    core.receive_data(b"")
+            else:
+                core.receive_data(target[:n] if n else b"")
+        else:
+            core.receive_data(sock.recv(RECV_SIZE))
+        self._process_events(lead)
+        core.tick(time.monotonic())
+        self._flush()
+
+    def _take_back(self) -> None:
+        """(Reader thread, token held.) Handle what a leading thread left:
+        its error, or the first event that was not channel data."""
+        error, self._lead_error = self._lead_error, None
+        if error is not None:
+            raise error
+        e, self._handed_back = self._handed_back, None
+        if e is not None:
+            self._dispatch(e)
+            self._process_events()
+            core = self._core
+            assert core is not None
+            core.tick(time.monotonic())
+            self._flush()
+
+    def _park_if_led(self) -> None:
+        """(Reader thread.) Step aside while threads in recv read for themselves."""
+        with self._lock:
+            if not self._followers or self._followers_woken < self._followers or not self.active:
+                return
+            self._parked = True
+            epoch = -1
+            while self.active and not self._unpark:
+                if epoch == self._lead_epoch and not self._token.locked():
+                    break
+                epoch = self._lead_epoch
+                self._park_cond.wait(PARK_IDLE)
+            self._parked = False
+            self._unpark = False
+
+    def _wake_reader(self) -> None:
+        """(Lock held.) Bring a parked reader thread back to the socket:
+        something other than a recv() is waiting for the peer."""
+        if self._parked:
+            self._unpark = True
+            self._park_cond.notify()
+
+    def _wait_cond(self, timeout: float | None = None) -> bool:
+        """(Lock held.) Wait on the transport condition with the reader thread reading."""
+        self._wake_reader()
+        return self._cond.wait(timeout)
+
+    def _try_lead(self) -> bool:
+        """(Lock held.) Take the socket for the calling recv() if the reader
+        thread is parked and nobody else has it; then call ``_lead``."""
+        return (
+            self._parked
+            and not self._unpark
+            and self._handed_back is None
+            and self._lead_error is None
+            and self._token.acquire(blocking=False)
+        )
+
+    def _lead(self, deadline: float | None) -> None:
+        """(Token held, lock not held.) Read the socket once for a thread
+        waiting in recv(): wait at most ``LEAD_SLICE`` (or to ``deadline``)
+        for data, handle it as the reader thread would, and hand anything
+        but channel data back to the reader thread. Releases the token."""
+        core = self._core
+        assert core is not None
+        self._token_owner = threading.get_ident()
+        try:
+            wait = LEAD_SLICE if deadline is None else min(LEAD_SLICE, deadline - time.monotonic())
+            if wait > 0 and self._poller.poll(wait * 1000):
+                self._receive(lead=True)
+        except Exception as exc:
+            if not self._closing:
+                if isinstance(exc, OSError):
+                    wrapped = SSHException(f"connection lost: {exc}")
+                    wrapped.__cause__ = exc
+                    exc = wrapped
+                self._lead_error = exc
+        finally:
+            self._token_owner = None
+            self._token.release()
+            with self._lock:
+                self._lead_epoch += 1
+                if self._handed_back is not None or self._lead_error is not None or self._followers or core.closed:
+                    self._wake_reader()
 
     def _keepalive_loop(self) -> None:
         """Send a keepalive global request whenever nothing was sent for the interval."""
@@ -164,7 +294,10 @@ class DriverMixin:
                 self._last_sent = time.monotonic()
             self._flush()
 
-    def _process_events(self) -> None:
+    def _process_events(self, lead: bool = False) -> None:
+        """Handle the core's events; channel data and window adjusts in a
+        batch under one lock. A leading thread (``lead``) stops at the first
+        other event and leaves it to the reader thread."""
         core = self._core
         assert core is not None
         lock = self._lock
@@ -203,10 +336,15 @@ class DriverMixin:
                 finally:
                     # one wake-up per channel per batch, before the lock is released
                     for chan in woken:
+                        if chan._following:
+                            self._followers_woken += chan._following
                         chan._notify()
             for fn, data in calls:
                 self._deliver(fn, data)
             if e is None:
+                return
+            if lead:
+                self._handed_back = e
                 return
             self._dispatch(e)
 
@@ -415,7 +553,8 @@ class DriverMixin:
         core = self._core
         if core is None:
             return
-        reader = threading.current_thread() is self._thread
+        # whoever reads the socket must never block on a write
+        reader = threading.get_ident() == self._token_owner
         wlock = self._write_lock
         while self._backlog or core._out:
             if not wlock.acquire(blocking=False):
@@ -538,6 +677,7 @@ class DriverMixin:
             for slot in self._global_replies:
                 slot[0] = False
             self._cond.notify_all()
+            self._park_cond.notify_all()
         for chan in chans:
             if chan._receiver is not None:
                 self._deliver(chan._receiver, b"")

@@ -133,6 +133,19 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self._writer_wanted = False
         self._core: SSHProtocol | None = None
         self._thread: threading.Thread | None = None
+        # leader/follower reading of the socket (see driver.py)
+        self._token = threading.Lock()
+        self._token_owner: int | None = None
+        self._poller: Any = None
+        self._scratch = bytearray()
+        self._parked = False
+        self._unpark = False
+        self._park_cond = threading.Condition(self._lock)
+        self._followers = 0
+        self._followers_woken = 0
+        self._lead_epoch = 0
+        self._handed_back: ev.Event | None = None
+        self._lead_error: Exception | None = None
         self._exception: Exception | None = None
         self._channels: dict[int, Channel] = {}
         self._accept_queue: deque[Channel] = deque()
@@ -530,7 +543,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
                     self._channels.pop(chanid, None)
                     core.close_channel(chanid)
                     raise SSHException("Timeout opening channel.")
-                self._cond.wait(remaining)
+                self._wait_cond(remaining)
             if chan._open_error is not None:
                 raise chan._open_error
             if not chan.active:
@@ -559,12 +572,12 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
                 if not self.active:
                     return None
                 if deadline is None:
-                    self._cond.wait()
+                    self._wait_cond()
                 else:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return None
-                    self._cond.wait(remaining)
+                    self._wait_cond(remaining)
             return self._accept_queue.popleft()
 
     # -- global requests, forwarding, misc -------------------------------------------
@@ -597,7 +610,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
                     return None
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
-                self._cond.wait(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+                self._wait_cond(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
         reply = slot[0]
         if not isinstance(reply, ev.GlobalReplyReceived) or not reply.success:
             return None
@@ -650,7 +663,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise SSHException("Key renegotiation timed out")
-                self._cond.wait(remaining)
+                self._wait_cond(remaining)
 
     def send_ignore(self, byte_count: int | None = None) -> None:
         """Send an IGNORE packet of random bytes (10-41 by default), against traffic analysis."""

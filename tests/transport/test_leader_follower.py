@@ -1,0 +1,226 @@
+"""Leader/follower reading: a thread waiting in ``Channel.recv`` reads the
+socket itself while the transport's reader thread is parked (driver.py).
+
+``PARK_IDLE`` is raised to 30 s here, so a parked reader thread comes back
+only when something asks for it: a wait that is not a recv, an event that
+is not channel data, an error. A missing wake-up then shows as a test
+timeout instead of a 2 ms stall nobody notices.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ssh_transport import Channel, Transport, driver
+from ssh_wire import SSHException
+from transport.test_transport_pair import make_pair
+
+BLOCK = bytes(range(256)) * 1024  # 256 KiB
+
+
+@pytest.fixture
+def parked(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Transport, Transport, Channel, Channel]]:
+    """A session whose client has just read 1 MiB, leaving its reader thread parked."""
+    monkeypatch.setattr(driver, "PARK_IDLE", 30.0)
+    ct, st, _ = make_pair()
+    try:
+        ct.auth_password("bob", "pw")
+        chan = ct.open_session()
+        schan = st.accept(10)
+        assert schan is not None
+        chan.settimeout(20)
+        sender = threading.Thread(target=schan.sendall, args=(BLOCK * 4,))
+        sender.start()
+        assert _read(chan, len(BLOCK) * 4) == BLOCK * 4
+        sender.join(10)
+        assert ct._lead_epoch > 0, "recv never read the socket itself"
+        assert _wait_for(lambda: ct._parked)
+        yield ct, st, chan, schan
+    finally:
+        ct.close()
+        st.close()
+
+
+def _read(chan: Channel, n: int) -> bytes:
+    parts = []
+    while n > 0:
+        data = chan.recv(min(n, 65536))
+        if not data:
+            break
+        parts.append(data)
+        n -= len(data)
+    return b"".join(parts)
+
+
+def _wait_for(cond: Any, limit: float = 10.0) -> bool:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+@pytest.mark.timeout(20)
+def test_recv_times_out_while_reading_the_socket_itself(parked: Any) -> None:
+    ct, _, chan, schan = parked
+    chan.settimeout(0.3)
+    start = time.monotonic()
+    with pytest.raises(socket.timeout):
+        chan.recv(10)
+    assert time.monotonic() - start < 5
+    chan.settimeout(0.0)
+    with pytest.raises(socket.timeout):
+        chan.recv(10)
+    schan.sendall(b"later")
+    chan.settimeout(10)
+    assert chan.recv(10) == b"later"
+    assert ct.is_active()
+
+
+@pytest.mark.timeout(20)
+def test_events_other_than_data_go_to_the_reader_thread(parked: Any) -> None:
+    ct, st, chan, schan = parked
+    seen: list[threading.Thread] = []
+    opened = threading.Event()
+
+    def handler(fwd: Channel, origin: Any, dest: Any) -> None:
+        seen.append(threading.current_thread())
+        opened.set()
+
+    ct._tcp_handler = handler
+    got: list[bytes] = []
+    reading = threading.Thread(target=lambda: got.append(chan.recv(100)))
+    reading.start()
+    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    # a channel open from the server arrives while the recv thread leads
+    st.open_forwarded_tcpip_channel(("10.0.0.1", 1234), ("127.0.0.1", 4242))
+    assert opened.wait(10)
+    assert seen == [ct._thread]
+    schan.sendall(b"data after the open")
+    reading.join(10)
+    assert got == [b"data after the open"]
+
+
+@pytest.mark.timeout(20)
+def test_eof_and_exit_status_while_leading(parked: Any) -> None:
+    _, _, chan, schan = parked
+    schan.sendall(b"tail")
+    schan.send_exit_status(3)
+    schan.close()
+    assert _read(chan, 100) == b"tail"
+    assert chan.recv_exit_status() == 3
+
+
+@pytest.mark.timeout(20)
+def test_waits_other_than_recv_bring_the_reader_back(parked: Any) -> None:
+    ct, st, _chan, _schan = parked
+    # a transport-level wait (open a channel), a request reply, a window wait
+    chan2 = ct.open_session()
+    schan2 = st.accept(10)
+    assert schan2 is not None
+    assert ct._parked is False or ct._unpark
+    assert chan2.exec_command("true")
+    chan2.settimeout(10)
+    schan2.settimeout(10)
+    got: list[bytes] = []
+    drain = threading.Thread(target=lambda: got.append(_read(schan2, len(BLOCK) * 12)))
+    drain.start()
+    chan2.sendall(BLOCK * 12)  # 3 MiB: more than the server's initial window
+    drain.join(10)
+    assert got == [BLOCK * 12]
+    schan2.send_exit_status(0)
+    assert chan2.recv_exit_status() == 0
+
+
+@pytest.mark.timeout(20)
+def test_close_from_another_thread_wakes_a_leading_recv(parked: Any) -> None:
+    ct, _, chan, _ = parked
+    result: list[bytes] = []
+    reading = threading.Thread(target=lambda: result.append(chan.recv(10)))
+    reading.start()
+    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    chan.close()
+    reading.join(10)
+    assert result == [b""]
+    assert ct.is_active()
+
+
+@pytest.mark.timeout(20)
+def test_transport_close_wakes_a_leading_recv(parked: Any) -> None:
+    ct, _, chan, _ = parked
+    result: list[bytes] = []
+    reading = threading.Thread(target=lambda: result.append(chan.recv(10)))
+    reading.start()
+    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    ct.close()
+    reading.join(10)
+    assert result == [b""]
+    ct._thread.join(10)
+    assert not ct._thread.is_alive()
+
+
+@pytest.mark.timeout(20)
+def test_connection_lost_while_leading(parked: Any) -> None:
+    ct, st, chan, _ = parked
+    result: list[bytes] = []
+    reading = threading.Thread(target=lambda: result.append(chan.recv(10)))
+    reading.start()
+    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    st.sock.shutdown(socket.SHUT_RDWR)
+    reading.join(10)
+    assert result == [b""]
+    assert _wait_for(lambda: not ct.is_active())
+    assert isinstance(ct.get_exception(), SSHException)
+
+
+@pytest.mark.timeout(20)
+def test_garbage_while_leading_ends_the_transport_cleanly(parked: Any) -> None:
+    ct, st, chan, _ = parked
+    result: list[bytes] = []
+    reading = threading.Thread(target=lambda: result.append(chan.recv(10)))
+    reading.start()
+    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    with st._write_lock:
+        st.sock.sendall(b"\x00\x00\x00\x40" + bytes(80))  # fails the AEAD tag
+    reading.join(10)
+    assert result == [b""]
+    assert _wait_for(lambda: not ct.is_active())
+    assert isinstance(ct.get_exception(), SSHException)
+
+
+@pytest.mark.timeout(60)
+def test_two_threads_reading_two_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driver, "PARK_IDLE", 30.0)
+    ct, st, _ = make_pair()
+    try:
+        ct.auth_password("bob", "pw")
+        pairs = []
+        for _ in range(2):
+            chan = ct.open_session()
+            schan = st.accept(10)
+            assert schan is not None
+            chan.settimeout(30)
+            pairs.append((chan, schan))
+        payloads = [BLOCK * 16, bytes(reversed(BLOCK)) * 16]  # 4 MiB each
+        got: list[bytes] = [b"", b""]
+
+        def reader(i: int) -> None:
+            got[i] = _read(pairs[i][0], len(payloads[i]))
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(2)]
+        threads += [threading.Thread(target=pairs[i][1].sendall, args=(payloads[i],)) for i in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(50)
+        assert got == payloads
+    finally:
+        ct.close()
+        st.close()
