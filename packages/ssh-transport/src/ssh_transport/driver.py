@@ -213,6 +213,8 @@ class DriverMixin:
 
     def _park_if_led(self) -> None:
         """(Reader thread.) Step aside while threads in recv read for themselves."""
+        if not self._followers:  # the common case, without taking the lock
+            return
         with self._lock:
             if not self._followers or self._followers_woken < self._followers or not self.active:
                 return
