@@ -9,6 +9,7 @@ timeout instead of a 2 ms stall nobody notices.
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -224,3 +225,77 @@ def test_two_threads_reading_two_channels(monkeypatch: pytest.MonkeyPatch) -> No
     finally:
         ct.close()
         st.close()
+
+
+def _random_session(seed: int) -> list[tuple[int, int, str]]:
+    """2-4 channels, each with a reader thread and a sender thread that use
+    random sizes and short random pauses; returns the readers' failures."""
+    rnd = random.Random(seed)
+    nchan = rnd.choice([2, 3, 4])
+    size = 1 << 20
+    ct, st, _ = make_pair()
+    errors: list[tuple[int, int, str]] = []
+    try:
+        ct.auth_password("bob", "pw")
+        pairs = []
+        for _ in range(nchan):
+            chan = ct.open_session()
+            schan = st.accept(10)
+            assert schan is not None
+            chan.settimeout(8)
+            pairs.append((chan, schan))
+
+        def reader(i: int) -> None:
+            r = random.Random(seed * 100 + i)
+            got = 0
+            try:
+                while got < size:
+                    data = pairs[i][0].recv(r.choice([1, 100, 4096, 65536, 262144]))
+                    if not data:
+                        break
+                    got += len(data)
+                    if r.random() < 0.05:
+                        time.sleep(r.random() * 0.003)
+            except Exception as exc:
+                errors.append((i, got, repr(exc)))
+            if got != size:
+                errors.append((i, got, "short read"))
+
+        def sender(i: int) -> None:
+            r = random.Random(seed * 1000 + i)
+            left = size
+            while left:
+                n = min(left, r.choice([100, 32768, 300000]))
+                pairs[i][1].sendall(bytes(n))
+                left -= n
+                if r.random() < 0.05:
+                    time.sleep(r.random() * 0.003)
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(nchan)]
+        threads += [threading.Thread(target=sender, args=(i,), daemon=True) for i in range(nchan)]
+        for th in threads:
+            th.start()
+        for th in threads[:nchan]:
+            th.join(20)
+    finally:
+        ct.close()
+        st.close()
+    return errors
+
+
+@pytest.mark.timeout(120)
+def test_random_readers_never_wait_on_a_parked_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: the reader thread parked after waking one recv() thread
+    while another, not woken, was waiting; that one then waited for nothing
+    (30 s here, 2 ms in production). The reader's park decision is delayed a
+    little to widen that window."""
+    monkeypatch.setattr(driver, "PARK_IDLE", 30.0)
+    park = driver.DriverMixin._park_if_led
+
+    def late_park(self: Any) -> None:
+        time.sleep(0.002)
+        park(self)
+
+    monkeypatch.setattr(driver.DriverMixin, "_park_if_led", late_park)
+    failures = {seed: errs for seed in range(30) if (errs := _random_session(seed))}
+    assert failures == {}

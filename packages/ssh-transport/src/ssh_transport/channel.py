@@ -156,8 +156,11 @@ class Channel:
         self._in = _InBuffer()
         self._err = _InBuffer()
         self._waiting = 0
-        # threads waiting in recv()/recv_stderr() for data (leader/follower, see driver.py)
-        self._following = 0
+        # recv()/recv_stderr() threads waiting for data that the transport
+        # has not woken since they started waiting, and a count of those
+        # wake-ups (leader/follower, see driver.py)
+        self._unwoken = 0
+        self._wake_gen = 0
         # thread id of the transport thread answering a request on this channel
         self._replying_thread: int | None = None
         self._pipe: _ReadyPipe | None = None
@@ -323,11 +326,13 @@ class Channel:
             if remaining <= 0:
                 raise TimeoutError("timed out")
         t = self.transport
+        gen = self._wake_gen
         if t is None:
             follow = False
         elif follow:
             t._followers += 1
-            self._following += 1
+            t._unwoken += 1
+            self._unwoken += 1
         else:
             t._wake_reader()
         self._waiting += 1
@@ -338,7 +343,9 @@ class Channel:
             if follow:
                 assert t is not None
                 t._followers -= 1
-                self._following -= 1
+                if self._wake_gen == gen:  # not woken by the transport: timeout, close, ...
+                    t._unwoken -= 1
+                    self._unwoken -= 1
 
     def _hold_for_reply(self) -> None:
         """(Lock held.) While the transport is still answering a request the peer

@@ -67,7 +67,7 @@ class DriverMixin:
     _unpark: bool
     _park_cond: threading.Condition
     _followers: int
-    _followers_woken: int
+    _unwoken: int
     _lead_epoch: int
     _handed_back: ev.Event | None
     _lead_error: Exception | None
@@ -149,7 +149,6 @@ class DriverMixin:
                 with token:
                     self._token_owner = me
                     try:
-                        self._followers_woken = 0
                         self._take_back()
                         if not core.closed:
                             self._receive(lead=False)
@@ -216,7 +215,7 @@ class DriverMixin:
         if not self._followers:  # the common case, without taking the lock
             return
         with self._lock:
-            if not self._followers or self._followers_woken < self._followers or not self.active:
+            if not self._followers or self._unwoken or not self.active:
                 return
             self._parked = True
             epoch = -1
@@ -275,7 +274,7 @@ class DriverMixin:
             self._token.release()
             with self._lock:
                 self._lead_epoch += 1
-                if self._handed_back is not None or self._lead_error is not None or self._followers or core.closed:
+                if self._handed_back is not None or self._lead_error is not None or self._unwoken or core.closed:
                     self._wake_reader()
 
     def _keepalive_loop(self) -> None:
@@ -338,8 +337,11 @@ class DriverMixin:
                 finally:
                     # one wake-up per channel per batch, before the lock is released
                     for chan in woken:
-                        if chan._following:
-                            self._followers_woken += chan._following
+                        if chan._unwoken:
+                            # its recv() threads will wake and look again
+                            self._unwoken -= chan._unwoken
+                            chan._unwoken = 0
+                            chan._wake_gen += 1
                         chan._notify()
             for fn, data in calls:
                 self._deliver(fn, data)
