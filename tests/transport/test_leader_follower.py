@@ -299,3 +299,47 @@ def test_random_readers_never_wait_on_a_parked_reader(monkeypatch: pytest.Monkey
     monkeypatch.setattr(driver.DriverMixin, "_park_if_led", late_park)
     failures = {seed: errs for seed in range(30) if (errs := _random_session(seed))}
     assert failures == {}
+
+
+class _InterruptOnce:
+    """Wraps a callable: the first call raises KeyboardInterrupt (as Ctrl-C would)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.fired = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+        return self.fn(*args, **kwargs)
+
+
+@pytest.mark.timeout(20)
+def test_interrupt_while_waiting_in_poll_leaves_the_session_usable(parked: Any) -> None:
+    ct, _, chan, schan = parked
+
+    class Poller:
+        def __init__(self, real: Any) -> None:
+            self.poll = _InterruptOnce(real.poll)
+
+    ct._poller = Poller(ct._poller)
+    with pytest.raises(KeyboardInterrupt):
+        chan.recv(10)
+    schan.sendall(b"still here")
+    assert chan.recv(100) == b"still here"
+    assert ct.is_active()
+
+
+@pytest.mark.timeout(20)
+def test_interrupt_while_handling_data_ends_the_session_cleanly(parked: Any) -> None:
+    ct, _, chan, schan = parked
+    ct._process_events = _InterruptOnce(ct._process_events)
+    schan.sendall(b"lost?")
+    with pytest.raises(KeyboardInterrupt):
+        chan.recv(10)
+    # bytes may have been read and not handled: the session ends, it does not
+    # go on with a gap in the stream
+    assert _wait_for(lambda: not ct.is_active())
+    assert "interrupted" in str(ct.get_exception())
+    assert chan.recv(10) == b""

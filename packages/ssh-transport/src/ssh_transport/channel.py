@@ -330,7 +330,6 @@ class Channel:
         if t is None:
             follow = False
         elif follow:
-            t._followers += 1
             t._unwoken += 1
             self._unwoken += 1
         else:
@@ -342,7 +341,6 @@ class Channel:
             self._waiting -= 1
             if follow:
                 assert t is not None
-                t._followers -= 1
                 if self._wake_gen == gen:  # not woken by the transport: timeout, close, ...
                     t._unwoken -= 1
                     self._unwoken -= 1

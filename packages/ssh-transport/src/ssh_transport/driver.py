@@ -66,8 +66,8 @@ class DriverMixin:
     _parked: bool
     _unpark: bool
     _park_cond: threading.Condition
-    _followers: int
     _unwoken: int
+    _park_due: bool
     _lead_epoch: int
     _handed_back: ev.Event | None
     _lead_error: Exception | None
@@ -149,6 +149,7 @@ class DriverMixin:
                 with token:
                     self._token_owner = me
                     try:
+                        self._park_due = False
                         self._take_back()
                         if not core.closed:
                             self._receive(lead=False)
@@ -212,10 +213,11 @@ class DriverMixin:
 
     def _park_if_led(self) -> None:
         """(Reader thread.) Step aside while threads in recv read for themselves."""
-        if not self._followers:  # the common case, without taking the lock
+        if not self._park_due:  # the common case, without taking the lock
             return
         with self._lock:
-            if not self._followers or self._unwoken or not self.active:
+            self._park_due = False
+            if self._unwoken or not self.active:
                 return
             self._parked = True
             epoch = -1
@@ -258,10 +260,13 @@ class DriverMixin:
         core = self._core
         assert core is not None
         self._token_owner = threading.get_ident()
+        handling = False
         try:
             wait = LEAD_SLICE if deadline is None else min(LEAD_SLICE, deadline - time.monotonic())
             if wait > 0 and self._poller.poll(wait * 1000):
+                handling = True
                 self._receive(lead=True)
+                handling = False
         except Exception as exc:
             if not self._closing:
                 if isinstance(exc, OSError):
@@ -269,6 +274,13 @@ class DriverMixin:
                     wrapped.__cause__ = exc
                     exc = wrapped
                 self._lead_error = exc
+        except BaseException:
+            # KeyboardInterrupt (Ctrl-C in the main thread) or SystemExit. In
+            # poll nothing was taken; half-way through handling a read, bytes
+            # or events may be lost, so the session must not go on.
+            if handling and not self._closing:
+                self._lead_error = SSHException("interrupted while handling received data")
+            raise
         finally:
             self._token_owner = None
             self._token.release()
@@ -342,6 +354,9 @@ class DriverMixin:
                             self._unwoken -= chan._unwoken
                             chan._unwoken = 0
                             chan._wake_gen += 1
+                            if not lead and not self._unwoken:
+                                # all of them woken: one will come back and lead
+                                self._park_due = True
                         chan._notify()
             for fn, data in calls:
                 self._deliver(fn, data)

@@ -141,8 +141,8 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self._parked = False
         self._unpark = False
         self._park_cond = threading.Condition(self._lock)
-        self._followers = 0
         self._unwoken = 0
+        self._park_due = False
         self._lead_epoch = 0
         self._handed_back: ev.Event | None = None
         self._lead_error: Exception | None = None
