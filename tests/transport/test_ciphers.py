@@ -130,7 +130,8 @@ PAYLOAD = b"\x05\x00\x00\x00\x0cssh-userauth"  # SERVICE_REQUEST, 17 bytes
 
 @pytest.fixture
 def fixed_padding(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(packets, "_urandom", lambda n: bytes(range(0xA0, 0xA0 + n)))
+    monkeypatch.setattr(packets, "_urandom", pad)
+    monkeypatch.setattr(packets, "_padding_source", lambda block=4096: pad)
 
 
 def pad(n: int) -> bytes:

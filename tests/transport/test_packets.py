@@ -451,3 +451,26 @@ def test_zlib_stream_end_is_refused() -> None:
     r.feed(PacketWriter().seal(zlib.compress(b"finished stream")))
     with pytest.raises(ProtocolError):
         r.next_payload()
+
+
+def test_padding_comes_from_urandom_in_blocks_and_is_never_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    blocks: list[bytes] = []
+
+    def fake_urandom(n: int) -> bytes:
+        calls.append(n)
+        blocks.append(os.urandom(n))
+        return blocks[-1]
+
+    monkeypatch.setattr(packets, "_urandom", fake_urandom)
+    take = packets._padding_source(64)
+    parts = [take(n) for n in (4, 19, 30, 11, 7, 16, 100, 5)]
+    assert [len(p) for p in parts] == [4, 19, 30, 11, 7, 16, 100, 5]
+    # 64-byte blocks: 4+19+30+11 fill the first, 7+16 come from the second,
+    # 100 gets a block of its own, 5 starts the fourth; nothing is used twice
+    assert calls == [64, 64, 100, 64]
+    assert b"".join(parts) == blocks[0] + blocks[1][:23] + blocks[2] + blocks[3][:5]
+    w, r, _ = keyed_pair("aes128-gcm@openssh.com", None)
+    for n in range(300):  # several blocks' worth of padding
+        r.feed(w.seal(bytes(n)))
+        assert r.next_payload() == bytes(n)
