@@ -28,17 +28,9 @@ from ssh_agent import agent as agent_module
 from ssh_agent.protocol import frame, read_frame
 from ssh_keys import key_from_blob
 from ssh_wire import Message, SSHException
+from support.polling import wait_until
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
-
-
-def wait_until(cond: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return bool(cond())
 
 
 def assert_closed(sock: socket.socket) -> None:

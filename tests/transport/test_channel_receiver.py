@@ -7,17 +7,14 @@ import threading
 
 import pytest
 
-from transport.test_transport_pair import make_pair
+from transport.test_transport_pair import make_pair, open_session_pair
 
 
 @pytest.mark.timeout(60)
 def test_receiver_gets_buffered_then_live_data_in_order_and_eof() -> None:
     ct, st, _ = make_pair()
     try:
-        ct.auth_password("bob", "pw")
-        chan = ct.open_session()
-        schan = st.accept(10)
-        assert schan is not None
+        chan, schan = open_session_pair(ct, st)
         schan.sendall(b"before-")
         chan.settimeout(10)
         # wait until the first piece is buffered on our side
@@ -55,9 +52,7 @@ def test_receiver_gets_buffered_then_live_data_in_order_and_eof() -> None:
 def test_receiver_told_when_transport_dies() -> None:
     ct, st, _ = make_pair()
     try:
-        ct.auth_password("bob", "pw")
-        chan = ct.open_session()
-        assert st.accept(10) is not None
+        chan, _ = open_session_pair(ct, st)
         ended = threading.Event()
         chan._set_receiver(lambda data: None if data else ended.set())
         st.close()

@@ -20,7 +20,8 @@ import pytest
 
 from ssh_transport import Channel, Transport, driver
 from ssh_wire import SSHException
-from transport.test_transport_pair import make_pair
+from support.polling import wait_until
+from transport.test_transport_pair import make_pair, open_session_pair
 
 BLOCK = bytes(range(256)) * 1024  # 256 KiB
 
@@ -31,17 +32,14 @@ def parked(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Transport, Transpo
     monkeypatch.setattr(driver, "PARK_IDLE", 30.0)
     ct, st, _ = make_pair()
     try:
-        ct.auth_password("bob", "pw")
-        chan = ct.open_session()
-        schan = st.accept(10)
-        assert schan is not None
+        chan, schan = open_session_pair(ct, st)
         chan.settimeout(20)
         sender = threading.Thread(target=schan.sendall, args=(BLOCK * 4,))
         sender.start()
         assert _read(chan, len(BLOCK) * 4) == BLOCK * 4
         sender.join(10)
         assert ct._lead_epoch > 0, "recv never read the socket itself"
-        assert _wait_for(lambda: ct._parked)
+        assert wait_until(lambda: ct._parked)
         yield ct, st, chan, schan
     finally:
         ct.close()
@@ -59,13 +57,14 @@ def _read(chan: Channel, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _wait_for(cond: Any, limit: float = 10.0) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return False
+def _recv_in_thread(ct: Transport, chan: Channel, nbytes: int = 10) -> tuple[threading.Thread, list[bytes]]:
+    """Start ``chan.recv(nbytes)`` in a thread and wait until that thread is
+    the one reading the socket; the list gets what recv returned."""
+    result: list[bytes] = []
+    reading = threading.Thread(target=lambda: result.append(chan.recv(nbytes)))
+    reading.start()
+    assert wait_until(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    return reading, result
 
 
 @pytest.mark.timeout(20)
@@ -96,10 +95,7 @@ def test_events_other_than_data_go_to_the_reader_thread(parked: Any) -> None:
         opened.set()
 
     ct._tcp_handler = handler
-    got: list[bytes] = []
-    reading = threading.Thread(target=lambda: got.append(chan.recv(100)))
-    reading.start()
-    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    reading, got = _recv_in_thread(ct, chan, 100)
     # a channel open from the server arrives while the recv thread leads
     st.open_forwarded_tcpip_channel(("10.0.0.1", 1234), ("127.0.0.1", 4242))
     assert opened.wait(10)
@@ -143,10 +139,7 @@ def test_waits_other_than_recv_bring_the_reader_back(parked: Any) -> None:
 @pytest.mark.timeout(20)
 def test_close_from_another_thread_wakes_a_leading_recv(parked: Any) -> None:
     ct, _, chan, _ = parked
-    result: list[bytes] = []
-    reading = threading.Thread(target=lambda: result.append(chan.recv(10)))
-    reading.start()
-    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    reading, result = _recv_in_thread(ct, chan)
     chan.close()
     reading.join(10)
     assert result == [b""]
@@ -156,10 +149,7 @@ def test_close_from_another_thread_wakes_a_leading_recv(parked: Any) -> None:
 @pytest.mark.timeout(20)
 def test_transport_close_wakes_a_leading_recv(parked: Any) -> None:
     ct, _, chan, _ = parked
-    result: list[bytes] = []
-    reading = threading.Thread(target=lambda: result.append(chan.recv(10)))
-    reading.start()
-    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    reading, result = _recv_in_thread(ct, chan)
     ct.close()
     reading.join(10)
     assert result == [b""]
@@ -170,29 +160,23 @@ def test_transport_close_wakes_a_leading_recv(parked: Any) -> None:
 @pytest.mark.timeout(20)
 def test_connection_lost_while_leading(parked: Any) -> None:
     ct, st, chan, _ = parked
-    result: list[bytes] = []
-    reading = threading.Thread(target=lambda: result.append(chan.recv(10)))
-    reading.start()
-    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    reading, result = _recv_in_thread(ct, chan)
     st.sock.shutdown(socket.SHUT_RDWR)
     reading.join(10)
     assert result == [b""]
-    assert _wait_for(lambda: not ct.is_active())
+    assert wait_until(lambda: not ct.is_active())
     assert isinstance(ct.get_exception(), SSHException)
 
 
 @pytest.mark.timeout(20)
 def test_garbage_while_leading_ends_the_transport_cleanly(parked: Any) -> None:
     ct, st, chan, _ = parked
-    result: list[bytes] = []
-    reading = threading.Thread(target=lambda: result.append(chan.recv(10)))
-    reading.start()
-    assert _wait_for(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    reading, result = _recv_in_thread(ct, chan)
     with st._write_lock:
         st.sock.sendall(b"\x00\x00\x00\x40" + bytes(80))  # fails the AEAD tag
     reading.join(10)
     assert result == [b""]
-    assert _wait_for(lambda: not ct.is_active())
+    assert wait_until(lambda: not ct.is_active())
     assert isinstance(ct.get_exception(), SSHException)
 
 
@@ -340,6 +324,6 @@ def test_interrupt_while_handling_data_ends_the_session_cleanly(parked: Any) -> 
         chan.recv(10)
     # bytes may have been read and not handled: the session ends, it does not
     # go on with a gap in the stream
-    assert _wait_for(lambda: not ct.is_active())
+    assert wait_until(lambda: not ct.is_active())
     assert "interrupted" in str(ct.get_exception())
     assert chan.recv(10) == b""

@@ -177,14 +177,19 @@ def pair() -> Iterator[tuple[Transport, Transport, Server]]:
         st.close()
 
 
-@pytest.fixture
-def session(pair: tuple[Transport, Transport, Server]) -> Iterator[tuple[Channel, Channel]]:
-    ct, st, _ = pair
+def open_session_pair(ct: Transport, st: Transport) -> tuple[Channel, Channel]:
+    """Log in as bob and open a session: (client channel, server channel)."""
     ct.auth_password("bob", "pw")
     chan = ct.open_session()
     schan = st.accept(10)
     assert schan is not None
-    yield chan, schan
+    return chan, schan
+
+
+@pytest.fixture
+def session(pair: tuple[Transport, Transport, Server]) -> Iterator[tuple[Channel, Channel]]:
+    ct, st, _ = pair
+    yield open_session_pair(ct, st)
 
 
 # -- auth ----------------------------------------------------------------------

@@ -226,9 +226,9 @@ class Channel:
         in another channel's ``recv``, see driver.py), outside the transport
         lock, once per received packet in order, and gets ``b""`` at EOF or
         close; the window is reopened as it is called. Saves a thread
-        hand-off for protocols that parse everything as it arrives (SFTP). Returns the data buffered
-        before the call: the caller must process it before anything ``fn``
-        gets (hold a lock that ``fn`` also takes)."""
+        hand-off for protocols that parse everything as it arrives (SFTP).
+        Returns the data buffered before the call: the caller must process it
+        before anything ``fn`` gets (hold a lock that ``fn`` also takes)."""
         t = self.transport
         with self._lock:
             self._receiver = fn

@@ -192,6 +192,13 @@ class DriverMixin:
                 core.receive_data(target[:n] if n else b"")
         else:
             core.receive_data(sock.recv(RECV_SIZE))
+        self._handle_input(lead)
+
+    def _handle_input(self, lead: bool = False) -> None:
+        """Handle what the core made of the input so far, let time pass,
+        and write what that produced (``_token`` held)."""
+        core = self._core
+        assert core is not None
         self._process_events(lead)
         core.tick(time.monotonic())
         self._flush()
@@ -205,11 +212,7 @@ class DriverMixin:
         e, self._handed_back = self._handed_back, None
         if e is not None:
             self._dispatch(e)
-            self._process_events()
-            core = self._core
-            assert core is not None
-            core.tick(time.monotonic())
-            self._flush()
+            self._handle_input()
 
     def _park_if_led(self) -> None:
         """(Reader thread.) Step aside while threads in recv read for themselves."""
