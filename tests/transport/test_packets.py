@@ -130,6 +130,69 @@ def test_seal_many_is_concatenation() -> None:
     assert len(one) == sum(len(w2.seal(p)) for p in payloads)
 
 
+@pytest.mark.parametrize(("cipher", "mac"), COMBOS, ids=COMBO_IDS)
+def test_seal_parts_matches_seal(cipher: str, mac: str | None) -> None:
+    """Payloads given as (header, view) parts, sealed in a batch (AES-GCM
+    encrypts straight into one buffer) or one by one (the other framings),
+    open to the joined payloads, interleaved with single seals, with the
+    same sequence numbers and counters as sealing them one at a time."""
+    w, r, keys = keyed_pair(cipher, mac)
+    ref = PacketWriter()
+    ref.set_keys(*keys)
+    data = memoryview(os.urandom(70000))
+    batches = [[(b"\x5e" + bytes(8), data[:32768]), (b"\x5e" + bytes(8), data[32768:65536])], [(b"x", data[:0])], []]
+    expected = []
+    for parts in batches:
+        joined = [b"".join(p) for p in parts]
+        wire = w.seal_parts(parts)
+        assert sum(map(len, wire)) == sum(len(ref.seal(j)) for j in joined)
+        for chunk in wire:
+            r.feed(chunk)
+        expected += joined
+        r.feed(w.seal(b"between"))
+        ref.seal(b"between")
+        expected.append(b"between")
+    assert drain(r) == expected
+    assert (w.seq, w.packets_sealed, w.bytes_sealed) == (ref.seq, ref.packets_sealed, ref.bytes_sealed)
+    if cipher.endswith("-gcm@openssh.com") and hasattr(packets.AESGCM, "encrypt_into"):
+        assert len(w.seal_parts(batches[0])) == 1  # one buffer for the batch
+
+
+def test_seal_parts_without_encrypt_into(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a cryptography that lacks ``AESGCM.encrypt_into`` (before 45),
+    AES-GCM seals one packet at a time and the packets still open."""
+    real = packets._gcm
+
+    class OldAESGCM:
+        def __init__(self, aes: packets.AESGCM) -> None:
+            self.encrypt = aes.encrypt
+            self.decrypt = aes.decrypt
+
+    def old_gcm(*args: object) -> tuple[object, bytes, int]:
+        aes, fixed, counter = real(*args)  # type: ignore[arg-type]
+        return OldAESGCM(aes), fixed, counter
+
+    monkeypatch.setattr(packets, "_gcm", old_gcm)
+    w, r, _ = keyed_pair("aes128-gcm@openssh.com", None)
+    parts = [(b"\x5e" + bytes(8), memoryview(b"abc" * 5000)), (b"y", memoryview(b"z"))]
+    wire = w.seal_parts(parts)
+    assert len(wire) == 2
+    for chunk in wire:
+        r.feed(chunk)
+    assert drain(r) == [b"".join(p) for p in parts]
+
+
+def test_seal_parts_with_compression() -> None:
+    """Compressed payloads go one at a time (the batch path is for raw data)."""
+    w, r, _ = keyed_pair("aes128-gcm@openssh.com", None)
+    w.set_compression("zlib")
+    r.set_compression("zlib")
+    parts = [(b"\x5e" + bytes(8), memoryview(b"q" * 40000)), (b"\x5e" + bytes(8), memoryview(b"r" * 10))]
+    for chunk in w.seal_parts(parts):
+        r.feed(chunk)
+    assert drain(r) == [b"".join(p) for p in parts]
+
+
 def test_buffer_for_recv_and_commit() -> None:
     w, r, _ = keyed_pair("chacha20-poly1305@openssh.com", None)
     payloads = [os.urandom(n) for n in (10, 70000, 5, 200000)]

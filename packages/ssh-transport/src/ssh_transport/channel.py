@@ -76,18 +76,19 @@ class _ReadyPipe:
 
 class _InBuffer:
     """Received data waiting for ``recv``: a deque of chunks, an offset into
-    the first one, and the total size. Whole chunks are handed out without a
-    copy; a partial read copies only what it returns (so reading one byte at
-    a time stays linear)."""
+    the first one, and the total size. Chunks are bytes or read-only views of
+    decrypted packets (see ``ChannelDataReceived``); every byte is copied once,
+    into what ``take`` returns, and a partial read copies only what it returns
+    (so reading one byte at a time stays linear)."""
 
     __slots__ = ("chunks", "offset", "size")
 
     def __init__(self) -> None:
-        self.chunks: deque[bytes] = deque()
+        self.chunks: deque[bytes | memoryview] = deque()
         self.offset = 0
         self.size = 0
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes | memoryview) -> None:
         """Queue ``data`` at the end."""
         self.chunks.append(data)
         self.size += len(data)
@@ -101,11 +102,11 @@ class _InBuffer:
         if avail > n:
             self.offset = off + n
             self.size -= n
-            return first[off : off + n]
+            return bytes(first[off : off + n])
         if off == 0 and (avail == n or len(chunks) == 1 or len(chunks[1]) > n - avail):
             chunks.popleft()
             self.size -= avail
-            return first
+            return bytes(first)  # no copy if it is bytes already
         out = [first[off:] if off else first]
         chunks.popleft()
         self.offset = 0
@@ -201,7 +202,7 @@ class Channel:
         if self._waiting:
             self._cond.notify_all()
 
-    def _feed(self, data: bytes, ext: int) -> None:
+    def _feed(self, data: bytes | memoryview, ext: int) -> None:
         """Data from the peer (lock held). Waiters are woken by the caller
         (``_notify``) once per batch of packets, not once per packet."""
         if self._read_shut:
@@ -234,7 +235,7 @@ class Channel:
             self._receiver = fn
             if fn is None:
                 return []
-            pending = list(self._in.chunks)
+            pending = [bytes(c) for c in self._in.chunks]
             if pending and self._in.offset:
                 pending[0] = pending[0][self._in.offset :]
             self._in = _InBuffer()

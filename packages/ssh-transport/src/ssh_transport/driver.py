@@ -337,7 +337,7 @@ class DriverMixin:
                             if chan is None:
                                 core.channel_consumed(e.chanid, len(e.data))  # type: ignore[attr-defined]
                             elif chan._receiver is not None and not e.ext and not chan._read_shut:  # type: ignore[attr-defined]
-                                calls.append((chan._receiver, e.data))  # type: ignore[attr-defined]
+                                calls.append((chan._receiver, bytes(e.data)))  # type: ignore[attr-defined]
                                 core.channel_consumed(e.chanid, len(e.data))  # type: ignore[attr-defined]
                             else:
                                 chan._feed(e.data, e.ext)  # type: ignore[attr-defined]
@@ -610,7 +610,7 @@ class DriverMixin:
             finally:
                 wlock.release()
 
-    def _write_chunks(self, chunks: list[bytes]) -> None:
+    def _write_chunks(self, chunks: list[bytes | bytearray]) -> None:
         """Write buffers in order, with scatter-gather on real sockets."""
         sock = self.sock
         self._last_sent = time.monotonic()
@@ -627,7 +627,7 @@ class DriverMixin:
                 sock.sendall(rest)
             i += _IOV_MAX
 
-    def _send_nowait(self, chunks: list[bytes]) -> bytes:
+    def _send_nowait(self, chunks: list[bytes | bytearray]) -> bytes:
         """Send without blocking; returns what the socket did not take."""
         sock = self.sock
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -663,7 +663,7 @@ class DriverMixin:
                 self._writer_wanted = False
             self._flush()
 
-    def _write_all(self, data: bytes) -> None:
+    def _write_all(self, data: bytes | bytearray) -> None:
         self._last_sent = time.monotonic()
         sendall = getattr(self.sock, "sendall", None)
         if sendall is not None:

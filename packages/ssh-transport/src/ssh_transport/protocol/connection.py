@@ -76,11 +76,12 @@ class ConnectionState:
         self,
         send: Callable[[bytes], None],
         emit: Callable[[ev.Event], None],
-        send_many: Callable[[list[bytes]], None] | None = None,
+        send_parts: Callable[[list[tuple[bytes, memoryview]]], None] | None = None,
         max_channels: int = MAX_CHANNELS,
     ) -> None:
         self._send = send
-        self._send_many = send_many or self._send_each
+        # bulk data: payloads as (message header, view of the data), sealed without joining
+        self._send_parts = send_parts or self._send_each
         self._emit = emit
         self.max_channels = max_channels
         self.channels: dict[int, ChannelState] = {}
@@ -92,9 +93,9 @@ class ConnectionState:
 
     # -- helpers -----------------------------------------------------------
 
-    def _send_each(self, payloads: list[bytes]) -> None:
-        for p in payloads:
-            self._send(p)
+    def _send_each(self, payloads: list[tuple[bytes, memoryview]]) -> None:
+        for head, data in payloads:
+            self._send(head + data)
 
     def _alloc_id(self) -> int:
         if len(self.channels) >= self.max_channels:
@@ -182,18 +183,18 @@ class ConnectionState:
         step = min(ch.remote_max_packet, SEND_PACKET_CAP)
         mv = memoryview(data)
         rid = ch.remote_id
-        payloads = []
+        payloads: list[tuple[bytes, memoryview]] = []
         if ext:
             for off in range(0, total, step):
                 n = min(step, total - off)
-                payloads.append(b"".join((_XHDR.pack(MSG_CHANNEL_EXTENDED_DATA, rid, ext, n), mv[off : off + n])))
+                payloads.append((_XHDR.pack(MSG_CHANNEL_EXTENDED_DATA, rid, ext, n), mv[off : off + n]))
         else:
             pack = _HDR.pack
             for off in range(0, total, step):
                 n = min(step, total - off)
-                payloads.append(b"".join((pack(MSG_CHANNEL_DATA, rid, n), mv[off : off + n])))
+                payloads.append((pack(MSG_CHANNEL_DATA, rid, n), mv[off : off + n]))
         ch.remote_window -= total
-        self._send_many(payloads)
+        self._send_parts(payloads)
         return total
 
     def consume(self, cid: int, n: int) -> None:
@@ -265,14 +266,15 @@ class ConnectionState:
     # -- incoming ----------------------------------------------------------
 
     def on_data(self, payload: bytes | memoryview) -> None:
-        """CHANNEL_DATA: the hot path. ``payload`` may be a view; the data
-        handed on is always a bytes object (one copy of the slice)."""
+        """CHANNEL_DATA: the hot path. ``payload`` may be a read-only view of
+        the freshly decrypted packet; the data handed on is then a view of it
+        too, copied once by whoever finally needs bytes (``Channel.recv``)."""
         if len(payload) < 9:
             raise ProtocolError("truncated CHANNEL_DATA")
         _, cid, n = _HDR.unpack_from(payload)
         if n != len(payload) - 9:
             raise ProtocolError("CHANNEL_DATA length does not match the packet")
-        self._take_data(cid, n, bytes(payload[9:]), 0)
+        self._take_data(cid, n, payload[9:], 0)
 
     def on_extended_data(self, payload: bytes) -> None:
         """CHANNEL_EXTENDED_DATA."""
@@ -283,7 +285,7 @@ class ConnectionState:
             raise ProtocolError("CHANNEL_EXTENDED_DATA length does not match the packet")
         self._take_data(cid, n, payload[13:], code or 1)
 
-    def _take_data(self, cid: int, n: int, data: bytes, ext: int) -> None:
+    def _take_data(self, cid: int, n: int, data: bytes | memoryview, ext: int) -> None:
         ch = self._chan(cid)
         if not ch.confirmed or ch.eof_received or ch.close_received:
             raise ProtocolError("data on a channel that is not open or is at EOF")

@@ -81,7 +81,7 @@ class SSHProtocol:
         self.rekey_interval = rekey_interval
         self._last_kex_time = now
         self._kex_time_stale = False
-        self._out: list[bytes] = []
+        self._out: list[bytes | bytearray] = []
         self._events: deque[ev.Event] = deque()
         self._held: list[bytes] = []
         self._vbuf = bytearray()
@@ -107,7 +107,7 @@ class SSHProtocol:
         algs = pubkey_algorithms or self.prefs.key_types
         self.client_auth = ClientAuth(self, algs) if role == "client" else None
         self.server_auth = ServerAuth(self, algs, max_auth_attempts) if role == "server" else None
-        self.conn = ConnectionState(self.send, self.emit, self._send_many, max_channels)
+        self.conn = ConnectionState(self.send, self.emit, self._send_parts, max_channels)
         self.phase = "kex1"  # kex1 -> auth -> conn
         self.extensions: dict[str, bytes] = {}
         self._ext_info_next = False
@@ -147,15 +147,16 @@ class SSHProtocol:
         if self.writer.bytes_sealed > self.rekey_bytes:
             self.start_rekey()
 
-    def _send_many(self, payloads: list[bytes]) -> None:
+    def _send_parts(self, payloads: list[tuple[bytes, memoryview]]) -> None:
+        """Send channel data given as (header, data view) pairs, sealed in one
+        batch unless a key exchange or tracing needs them one at a time."""
         if self.closed:
             raise SSHException("connection is closed")
         if self.neg.in_progress or self._held or self.trace is not None or self.neg.kex_count == 0:
-            for p in payloads:
-                self.send(p)
+            for head, data in payloads:
+                self.send(head + data)
             return
-        seal = self.writer.seal
-        self._out.extend([seal(p) for p in payloads])
+        self._out.extend(self.writer.seal_parts(payloads))
         if self.writer.bytes_sealed > self.rekey_bytes:
             self.start_rekey()
 
@@ -163,7 +164,7 @@ class SSHProtocol:
         """All bytes produced so far and not yet taken."""
         if not self._out:
             return b""
-        out = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        out = self._out[0] if len(self._out) == 1 and type(self._out[0]) is bytes else b"".join(self._out)
         self._out.clear()
         return out
 
@@ -182,7 +183,7 @@ class SSHProtocol:
             return ""
         return n.cipher_cs if self.role == "client" else n.cipher_sc
 
-    def take_output(self) -> list[bytes]:
+    def take_output(self) -> list[bytes | bytearray]:
         """Like ``data_to_send`` but as the list of buffers (no join), for
         scatter-gather writes."""
         out = self._out

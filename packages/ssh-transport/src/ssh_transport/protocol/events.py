@@ -237,10 +237,12 @@ class ChannelOpenFailed(Event):
 @dataclass(frozen=True)
 class ChannelDataReceived(Event):
     """Data arrived on a channel; ``ext`` is 0 for normal data, else the
-    extended data type (1 is stderr)."""
+    extended data type (1 is stderr). ``data`` is bytes or a read-only view
+    of a decrypted packet that nothing else holds (never of a buffer that is
+    reused), so it may be kept without a copy."""
 
     chanid: int
-    data: bytes
+    data: bytes | memoryview
     ext: int = 0
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hmac
 import os
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms
@@ -40,7 +40,15 @@ from .ciphers import get_cipher, stream_context
 from .compression import Compressor, Decompressor, get_compression
 from .macs import get_mac
 
-__all__ = ["DEFAULT_MAX_PACKET_LENGTH", "PacketReader", "PacketWriter", "framing_mode", "make_opener", "make_sealer"]
+__all__ = [
+    "DEFAULT_MAX_PACKET_LENGTH",
+    "PacketReader",
+    "PacketWriter",
+    "framing_mode",
+    "make_opener",
+    "make_sealer",
+    "make_sealers",
+]
 
 DEFAULT_MAX_PACKET_LENGTH = 256 * 1024 + 64
 _SEQ_MASK = 0xFFFFFFFF
@@ -49,11 +57,16 @@ _MIN_BUFFER = 64 * 1024
 
 # seal(payload, seq) -> wire bytes
 Sealer = Callable[[bytes, int], bytes]
+# A payload given as parts to concatenate (e.g. a message header and a view of user data).
+Parts = Sequence["bytes | memoryview"]
+# seal_batch(payloads as parts, seq of the first) -> all the wire packets in one buffer
+BatchSealer = Callable[[Sequence[Parts], int], bytearray]
 # open(buffer, start, available, seq) -> (payload, bytes consumed) or None if incomplete;
 # the payload is bytes or a read-only view of a fresh bytes object (never of the buffer)
 Opener = Callable[[bytearray, int, int, int], "tuple[bytes | memoryview, int] | None"]
 
 _HDR = struct.Struct(">IB")
+_read_length = struct.Struct(">I").unpack_from
 _ZERO8 = bytes(8)
 _ZERO64 = bytes(64)
 _TAG = 16
@@ -137,13 +150,26 @@ def framing_mode(cipher: str, mac: str | None) -> str:
 
 def make_sealer(cipher: str, key: bytes, iv: bytes, mac: str | None, mac_key: bytes | None) -> Sealer:
     """The function that seals one payload into one wire packet for this key set."""
+    return make_sealers(cipher, key, iv, mac, mac_key)[0]
+
+
+def make_sealers(
+    cipher: str, key: bytes, iv: bytes, mac: str | None, mac_key: bytes | None
+) -> tuple[Sealer, BatchSealer | None]:
+    """``(seal, seal_batch)`` sharing one key set's state. ``seal_batch`` is
+    None unless the cipher can encrypt into a given buffer (AES-GCM, with
+    cryptography's ``encrypt_into``)."""
     mode = framing_mode(cipher, mac)
+    if mode == "gcm":
+        return _gcm_sealers(*_gcm(cipher, key, iv))
+    return _single_sealer(cipher, key, iv, mac, mac_key, mode), None
+
+
+def _single_sealer(cipher: str, key: bytes, iv: bytes, mac: str | None, mac_key: bytes | None, mode: str) -> Sealer:
     if mode == "plain":
         return _seal_plain
     if mode == "chacha":
         return _chacha_sealer(*_chacha_keys(key))
-    if mode == "gcm":
-        return _gcm_sealer(*_gcm(cipher, key, iv))
     spec = get_cipher(cipher)
     keyed, _, etm = _mac(mac, mac_key, cipher)
     ctx = stream_context(spec, key, iv, True)
@@ -202,7 +228,7 @@ def _chacha_sealer(main_key: bytes, hdr_key: bytes) -> Sealer:
     return seal
 
 
-def _gcm_sealer(aes: AESGCM, fixed: bytes, counter: int) -> Sealer:
+def _gcm_sealers(aes: AESGCM, fixed: bytes, counter: int) -> tuple[Sealer, BatchSealer | None]:
     encrypt = aes.encrypt
     random = _padding_source()
 
@@ -215,7 +241,36 @@ def _gcm_sealer(aes: AESGCM, fixed: bytes, counter: int) -> Sealer:
         counter = (counter + 1) & _CTR_MASK
         return length + encrypt(nonce, b"".join((pad.to_bytes(1, "big"), payload, random(pad))), length)
 
-    return seal
+    maybe_into: Callable[[bytes, bytes, bytes, memoryview], object] | None = getattr(aes, "encrypt_into", None)
+    if maybe_into is None:  # cryptography < 45
+        return seal, None
+    encrypt_into = maybe_into
+
+    def seal_batch(payloads: Sequence[Parts], seq: int) -> bytearray:
+        """Every packet encrypted straight into one buffer: no copy of each
+        payload to join its parts, and none to put the length in front."""
+        nonlocal counter
+        sizes = []
+        total = 0
+        for parts in payloads:
+            n = sum(map(len, parts))
+            pad = _padding(n + 1, 16)
+            sizes.append((n + 1 + pad, pad))
+            total += n + 5 + pad + _TAG
+        out = bytearray(total)
+        view = memoryview(out)
+        pos = 0
+        for parts, (size, pad) in zip(payloads, sizes, strict=True):
+            length = size.to_bytes(4, "big")
+            view[pos : pos + 4] = length
+            plain = b"".join((pad.to_bytes(1, "big"), *parts, random(pad)))
+            end = pos + 4 + size + _TAG
+            encrypt_into(fixed + counter.to_bytes(8, "big"), plain, length, view[pos + 4 : end])
+            counter = (counter + 1) & _CTR_MASK
+            pos = end
+        return out
+
+    return seal, seal_batch
 
 
 def _etm_sealer(ctx: CipherContext, keyed: hmac.HMAC, bs: int) -> Sealer:
@@ -315,7 +370,7 @@ def _plain_opener(check: Callable[[int], None]) -> Opener:
     def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes | memoryview, int] | None:
         if avail < 4:
             return None
-        length = int.from_bytes(buf[start : start + 4], "big")
+        length = _read_length(buf, start)[0]
         check(length)
         total = 4 + length
         if avail < total:
@@ -360,7 +415,7 @@ def _gcm_opener(aes: AESGCM, fixed: bytes, counter: int, check: Callable[[int], 
         nonlocal counter
         if avail < 4:
             return None
-        length = int.from_bytes(buf[start : start + 4], "big")
+        length = _read_length(buf, start)[0]
         check(length)
         total = 4 + length + _TAG
         if avail < total:
@@ -382,7 +437,7 @@ def _etm_opener(ctx: CipherContext, keyed: hmac.HMAC, size: int, check: Callable
     def open_(buf: bytearray, start: int, avail: int, seq: int) -> tuple[bytes | memoryview, int] | None:
         if avail < 4:
             return None
-        length = int.from_bytes(buf[start : start + 4], "big")
+        length = _read_length(buf, start)[0]
         check(length)
         end = start + 4 + length
         total = 4 + length + size
@@ -449,6 +504,7 @@ class PacketWriter:
         self.bytes_sealed = 0
         self.packets_sealed = 0
         self._seal_one: Sealer = _seal_plain
+        self._seal_batch: BatchSealer | None = None
         self._compression = "none"
         self._authenticated = False
         self._compressor: Compressor | None = None
@@ -459,7 +515,7 @@ class PacketWriter:
         ``cipher`` is an SSH cipher name (or ``"none"``); ``mac`` is ignored by
         AEAD ciphers and required by the others. Resets the rekey counters.
         """
-        self._seal_one = make_sealer(cipher, key, iv, mac, mac_key)
+        self._seal_one, self._seal_batch = make_sealers(cipher, key, iv, mac, mac_key)
         self.bytes_sealed = 0
         self.packets_sealed = 0
 
@@ -505,6 +561,22 @@ class PacketWriter:
         """Several packets at once, concatenated in order (one buffer, one send)."""
         seal = self.seal
         return b"".join([seal(p) for p in payloads])
+
+    def seal_parts(self, payloads: Sequence[Parts]) -> list[bytes | bytearray]:
+        """Seal payloads each given as parts (header, data view), in order;
+        returns the wire bytes as a list of buffers to write in order. Bulk
+        data goes through here: with AES-GCM every packet is encrypted
+        straight into one buffer, which saves two copies of each payload."""
+        batch = self._seal_batch
+        if batch is None or self._compressor is not None or not payloads:
+            seal = self.seal
+            return [seal(b"".join(parts)) for parts in payloads]
+        out = batch(payloads, self.seq)
+        count = len(payloads)
+        self.seq = (self.seq + count) & _SEQ_MASK
+        self.packets_sealed += count
+        self.bytes_sealed += len(out)
+        return [out]
 
 
 class PacketReader:
