@@ -235,9 +235,10 @@ class Channel:
             self._receiver = fn
             if fn is None:
                 return []
-            pending = [bytes(c) for c in self._in.chunks]
-            if pending and self._in.offset:
-                pending[0] = pending[0][self._in.offset :]
+            chunks = list(self._in.chunks)
+            if chunks and self._in.offset:
+                chunks[0] = chunks[0][self._in.offset :]
+            pending = [bytes(c) for c in chunks]
             self._in = _InBuffer()
             n = sum(map(len, pending))
             core = t._core if t is not None else None

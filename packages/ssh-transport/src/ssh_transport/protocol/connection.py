@@ -76,12 +76,12 @@ class ConnectionState:
         self,
         send: Callable[[bytes], None],
         emit: Callable[[ev.Event], None],
-        send_parts: Callable[[list[tuple[bytes, memoryview]]], None] | None = None,
+        send_parts: Callable[[list[tuple[bytes, memoryview]]], None],
         max_channels: int = MAX_CHANNELS,
     ) -> None:
         self._send = send
         # bulk data: payloads as (message header, view of the data), sealed without joining
-        self._send_parts = send_parts or self._send_each
+        self._send_parts = send_parts
         self._emit = emit
         self.max_channels = max_channels
         self.channels: dict[int, ChannelState] = {}
@@ -92,10 +92,6 @@ class ConnectionState:
         self.channel_requests_in = 0
 
     # -- helpers -----------------------------------------------------------
-
-    def _send_each(self, payloads: list[tuple[bytes, memoryview]]) -> None:
-        for head, data in payloads:
-            self._send(head + data)
 
     def _alloc_id(self) -> int:
         if len(self.channels) >= self.max_channels:
