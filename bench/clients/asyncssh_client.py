@@ -3,7 +3,8 @@
 The same scenarios and spec as ``paramiko_client.py``, written the way an
 AsyncSSH user would: ``create_process`` streams for the raw channel and
 ``start_sftp_client().get/put`` (with AsyncSSH's default parallelism) for SFTP.
-The socket is ours, with TCP_NODELAY set before connecting.
+The socket is ours, with TCP_NODELAY set before connecting. The measured phase
+starts once the process (channel and command) or the SFTP session is ready.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ from typing import Any
 import asyncssh
 
 CHUNK = 256 * 1024  # application buffer for channel writes/reads
+
+
+class _Clock:
+    """Wall and CPU time of the measured phase, from ``start()`` on."""
+
+    def start(self) -> None:
+        self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
+
+    def read(self) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) since ``start()``."""
+        return time.perf_counter() - self.wall0, time.process_time() - self.cpu0
 
 
 def _algorithms(spec: dict[str, Any]) -> dict[str, Any]:
@@ -53,10 +65,11 @@ async def _connect(spec: dict[str, Any]) -> asyncssh.SSHClientConnection:
     )
 
 
-async def _chan_up(conn: asyncssh.SSHClientConnection, spec: dict[str, Any]) -> int:
+async def _chan_up(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: _Clock) -> int:
     """Write ``size`` zero bytes to the command's stdin, then wait for its exit."""
     size = int(spec["size"])
     proc = await conn.create_process(spec["command"], encoding=None)
+    clock.start()
     block = bytes(CHUNK)
     left = size
     while left > 0:
@@ -71,9 +84,10 @@ async def _chan_up(conn: asyncssh.SSHClientConnection, spec: dict[str, Any]) -> 
     return size
 
 
-async def _chan_down(conn: asyncssh.SSHClientConnection, spec: dict[str, Any]) -> int:
+async def _chan_down(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: _Clock) -> int:
     """Read the command's stdout to EOF; return how many bytes came."""
     proc = await conn.create_process(spec["command"], encoding=None)
+    clock.start()
     got = 0
     while True:
         data = await proc.stdout.read(CHUNK)
@@ -86,9 +100,10 @@ async def _chan_down(conn: asyncssh.SSHClientConnection, spec: dict[str, Any]) -
     return got
 
 
-async def _sftp(conn: asyncssh.SSHClientConnection, spec: dict[str, Any]) -> int:
+async def _sftp(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: _Clock) -> int:
     """SFTP get or put of the spec's file with AsyncSSH's defaults."""
     async with conn.start_sftp_client() as sftp:
+        clock.start()
         if spec["scenario"] == "sftp_get":
             await sftp.get(spec["remote"], spec["local"])
         else:
@@ -122,9 +137,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     conn = await _connect(spec)
     try:
         body = {"chan_up": _chan_up, "chan_down": _chan_down, "sftp_get": _sftp, "sftp_put": _sftp}
-        c0, w0 = time.process_time(), time.perf_counter()
-        nbytes = await body[spec["scenario"]](conn, spec)
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        clock = _Clock()
+        nbytes = await body[spec["scenario"]](conn, spec, clock)
+        wall, cpu = clock.read()
     finally:
         conn.close()
         await conn.wait_closed()

@@ -9,9 +9,11 @@ from the first byte), ``get_security_options``, ``auth_publickey``,
 
 Usage: ``python paramiko_client.py SPEC_JSON``; the spec is written by
 ``bench/run.py`` (see ``bench/scenarios.py`` for its fields). The result has the
-wall time and the process CPU time of the measured phase only (connect and
-auth are outside it, except in the ``latency`` scenario where they are the
-thing measured).
+wall time and the process CPU time of the measured phase only: it starts once
+the session is ready (channel open and command started, or SFTP session
+open) and ends with the transfer. Connect, auth and that set-up are outside
+it (the set-up is what ``latency`` measures), as they are for OpenSSH's
+tools, whose no-op runs are subtracted.
 """
 
 from __future__ import annotations
@@ -27,6 +29,17 @@ from typing import Any
 import paramiko
 
 CHUNK = 256 * 1024  # application buffer for channel send/recv
+
+
+class _Clock:
+    """Wall and CPU time of the measured phase, from ``start()`` on."""
+
+    def start(self) -> None:
+        self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
+
+    def read(self) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) since ``start()``."""
+        return time.perf_counter() - self.wall0, time.process_time() - self.cpu0
 
 
 def _connect(spec: dict[str, Any], key: Any) -> tuple[Any, dict[str, Any]]:
@@ -85,10 +98,11 @@ def _exec(t: Any, command: str, timeout: float) -> Any:
     return chan
 
 
-def _chan_up(t: Any, spec: dict[str, Any]) -> int:
+def _chan_up(t: Any, spec: dict[str, Any], clock: _Clock) -> int:
     """Send ``size`` zero bytes to the command's stdin, then wait for it to end."""
     size = int(spec["size"])
     chan = _exec(t, spec["command"], float(spec["timeout"]))
+    clock.start()
     block = memoryview(bytes(CHUNK))
     left = size
     while left > 0:
@@ -103,9 +117,10 @@ def _chan_up(t: Any, spec: dict[str, Any]) -> int:
     return size
 
 
-def _chan_down(t: Any, spec: dict[str, Any]) -> int:
+def _chan_down(t: Any, spec: dict[str, Any], clock: _Clock) -> int:
     """Read the command's stdout to EOF; return how many bytes came."""
     chan = _exec(t, spec["command"], float(spec["timeout"]))
+    clock.start()
     got = 0
     while True:
         data = chan.recv(CHUNK)
@@ -119,7 +134,7 @@ def _chan_down(t: Any, spec: dict[str, Any]) -> int:
     return got
 
 
-def _sftp(t: Any, spec: dict[str, Any]) -> int:
+def _sftp(t: Any, spec: dict[str, Any], clock: _Clock) -> int:
     """SFTP get (prefetching, the default) or put of the spec's file."""
     sftp = paramiko.SFTPClient.from_transport(t)
     if sftp is None:
@@ -129,6 +144,7 @@ def _sftp(t: Any, spec: dict[str, Any]) -> int:
         channel = get_channel() if get_channel is not None else None
         if channel is not None:
             channel.settimeout(float(spec["timeout"]))
+        clock.start()
         if spec["scenario"] == "sftp_get":
             sftp.get(spec["remote"], spec["local"])
         else:
@@ -166,9 +182,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     t, chosen = _connect(spec, key)
     try:
         body = {"chan_up": _chan_up, "chan_down": _chan_down, "sftp_get": _sftp, "sftp_put": _sftp}
-        c0, w0 = time.process_time(), time.perf_counter()
-        nbytes = body[spec["scenario"]](t, spec)
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        clock = _Clock()
+        nbytes = body[spec["scenario"]](t, spec, clock)
+        wall, cpu = clock.read()
     finally:
         t.close()
     return {"wall": wall, "cpu": cpu, "bytes": nbytes, **chosen}
