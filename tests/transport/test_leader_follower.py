@@ -327,3 +327,71 @@ def test_interrupt_while_handling_data_ends_the_session_cleanly(parked: Any) -> 
     assert wait_until(lambda: not ct.is_active())
     assert "interrupted" in str(ct.get_exception())
     assert chan.recv(10) == b""
+
+
+def test_reads_pause_only_while_a_stream_pours_in() -> None:
+    size = driver.RECV_SIZE
+    assert driver._coalesce_until(100, size) == 0.0  # small data: no pause
+    assert driver._coalesce_until(size, size) == 0.0  # a full read: more waits, read at once
+    assert driver._coalesce_until(0, size) == 0.0
+    now = time.monotonic()
+    until = driver._coalesce_until(driver.BULK_READ, size)
+    assert now < until <= time.monotonic() + driver.BULK_RECENT
+
+
+def _count_pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the driver's coalescing pauses (sleeps of ``COALESCE``); they still sleep."""
+    pauses: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds == driver.COALESCE:
+            pauses.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    return pauses
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_is_read_with_pauses_and_arrives_intact(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses = _count_pauses(monkeypatch)
+    ct, st, _ = make_pair()
+    try:
+        chan, schan = open_session_pair(ct, st)
+        chan.settimeout(20)
+        payload = random.Random(7).randbytes(len(BLOCK)) * 16  # 4 MiB
+        sender = threading.Thread(target=schan.sendall, args=(payload,))
+        sender.start()
+        assert _read(chan, len(payload)) == payload
+        sender.join(10)
+        assert pauses, "a 4 MiB stream never made a read pause"
+        # a small message after the stream: read (the pause loses nothing), and pauses end
+        schan.sendall(b"tail")
+        assert chan.recv(10) == b"tail"
+        assert wait_until(lambda: ct._bulk_until == 0.0)
+    finally:
+        ct.close()
+        st.close()
+
+
+@pytest.mark.timeout(20)
+def test_pauses_never_outlast_a_recv_timeout(parked: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ct, _, chan, schan = parked
+    pauses = _count_pauses(monkeypatch)
+    ct._bulk_until = time.monotonic() + 60  # as if a stream were pouring in
+    assert ct._token.acquire(timeout=5)
+    ct._lead(time.monotonic() + driver.COALESCE / 2)  # less time left than a pause: none
+    assert not pauses, "a read paused past its caller's deadline"
+    chan.settimeout(0.0)
+    with pytest.raises(socket.timeout):
+        chan.recv(10)
+    chan.settimeout(0.3)
+    start = time.monotonic()
+    with pytest.raises(socket.timeout):
+        chan.recv(10)
+    assert time.monotonic() - start < 5
+    chan.settimeout(10)
+    schan.sendall(b"after")
+    assert chan.recv(10) == b"after"
+    assert ct._bulk_until == 0.0

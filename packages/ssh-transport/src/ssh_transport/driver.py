@@ -38,6 +38,24 @@ MAX_BACKLOG = 64 * 1024 * 1024
 # takes the socket back.
 LEAD_SLICE = 0.05
 PARK_IDLE = 0.002
+# Read coalescing (see ``_lead``): while a stream pours in and we keep up
+# with it (the last read brought at least BULK_READ bytes, less than
+# BULK_RECENT ago, and emptied the socket), a thread reading for its own
+# recv() pauses COALESCE before it polls again, so that one wake-up takes
+# several packets instead of one.
+BULK_READ = 32 * 1024
+BULK_RECENT = 0.001
+COALESCE = 0.00005
+
+
+def _coalesce_until(n: int, size: int) -> float:
+    """Until when the next reads pause first (see ``COALESCE``), after one
+    that brought ``n`` bytes into a ``size``-byte buffer: ``BULK_RECENT`` from
+    now if it brought a full packet's worth and emptied the socket (a stream
+    we keep up with), else 0.0, no pause (small data, or more already waits)."""
+    if BULK_READ <= n < size:
+        return time.monotonic() + BULK_RECENT
+    return 0.0
 
 
 class DriverMixin:
@@ -69,6 +87,7 @@ class DriverMixin:
     _unwoken: int
     _park_due: bool
     _lead_epoch: int
+    _bulk_until: float
     _handed_back: ev.Event | None
     _lead_error: Exception | None
     _exception: Exception | None
@@ -152,6 +171,8 @@ class DriverMixin:
                         self._park_due = False
                         self._take_back()
                         if not core.closed:
+                            if self._bulk_until and time.monotonic() < self._bulk_until:
+                                time.sleep(COALESCE)  # as in _lead: one wake-up for several packets
                             self._receive(lead=False)
                     except TimeoutError:
                         continue
@@ -183,6 +204,7 @@ class DriverMixin:
         if isinstance(sock, socket.socket):
             target = view if view is not None else memoryview(self._scratch)
             n = sock.recv_into(target)
+            self._bulk_until = _coalesce_until(n, len(target))
             if view is not None:
                 if n:
                     core.reader.commit(n)
@@ -265,7 +287,16 @@ class DriverMixin:
         self._token_owner = threading.get_ident()
         handling = False
         try:
-            wait = LEAD_SLICE if deadline is None else min(LEAD_SLICE, deadline - time.monotonic())
+            now = time.monotonic()
+            wait = LEAD_SLICE if deadline is None else min(LEAD_SLICE, deadline - now)
+            if now < self._bulk_until and wait > COALESCE:
+                # A stream is pouring in and we keep up with it: sshd sends a
+                # 32 KiB packet every ~40 us here, and waking for each one costs
+                # more than decrypting it. Waiting a moment lets the next wake-up
+                # take several (a quarter less CPU per MB, no less throughput),
+                # for at most ~0.1 ms more latency, and only while data streams.
+                time.sleep(COALESCE)
+                wait -= COALESCE
             if wait > 0 and self._poller.poll(wait * 1000):
                 handling = True
                 self._receive(lead=True)

@@ -144,6 +144,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self._unwoken = 0
         self._park_due = False
         self._lead_epoch = 0
+        self._bulk_until = 0.0  # read coalescing (driver.py): a stream is pouring in until then
         self._handed_back: ev.Event | None = None
         self._lead_error: Exception | None = None
         self._exception: Exception | None = None
