@@ -40,9 +40,9 @@ LEAD_SLICE = 0.05
 PARK_IDLE = 0.002
 # Read coalescing (see ``_lead``): while a stream pours in and we keep up
 # with it (the last read brought at least BULK_READ bytes, less than
-# BULK_RECENT ago, and emptied the socket), a thread reading for its own
-# recv() pauses COALESCE before it polls again, so that one wake-up takes
-# several packets instead of one.
+# BULK_RECENT ago, and emptied the socket), the thread reading the socket
+# (the reader thread, or one reading for its own recv()) pauses COALESCE
+# before it reads again, so that one wake-up takes several packets.
 BULK_READ = 32 * 1024
 BULK_RECENT = 0.001
 COALESCE = 0.00005
@@ -293,8 +293,8 @@ class DriverMixin:
                 # A stream is pouring in and we keep up with it: sshd sends a
                 # 32 KiB packet every ~40 us here, and waking for each one costs
                 # more than decrypting it. Waiting a moment lets the next wake-up
-                # take several (a quarter less CPU per MB, no less throughput),
-                # for at most ~0.1 ms more latency, and only while data streams.
+                # take several (~15% less CPU per MB, no less throughput), for
+                # at most ~0.1 ms more latency, and only while data streams.
                 time.sleep(COALESCE)
                 wait -= COALESCE
             if wait > 0 and self._poller.poll(wait * 1000):
