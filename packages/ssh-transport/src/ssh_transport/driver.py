@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -46,6 +47,9 @@ PARK_IDLE = 0.002
 BULK_READ = 32 * 1024
 BULK_RECENT = 0.001
 COALESCE = 0.00005
+# Only where a short sleep is short: on Windows it can last a timer tick
+# (up to ~15 ms), which would throttle the stream it is meant to help.
+_SHORT_SLEEPS = sys.platform != "win32"
 
 
 def _coalesce_until(n: int, size: int) -> float:
@@ -53,7 +57,7 @@ def _coalesce_until(n: int, size: int) -> float:
     that brought ``n`` bytes into a ``size``-byte buffer: ``BULK_RECENT`` from
     now if it brought a full packet's worth and emptied the socket (a stream
     we keep up with), else 0.0, no pause (small data, or more already waits)."""
-    if BULK_READ <= n < size:
+    if _SHORT_SLEEPS and BULK_READ <= n < size:
         return time.monotonic() + BULK_RECENT
     return 0.0
 
