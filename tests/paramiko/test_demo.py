@@ -44,6 +44,20 @@ def test_readme_main_command_in_a_fresh_venv(tmp_path: Path) -> None:
     assert "loopback demo: OK" in text
 
 
+@pytest.mark.timeout(60)
+def test_loopback_starts_its_server_with_a_password_that_looks_like_an_option(tmp_path: Path) -> None:
+    from paramiko.demo import loopback
+
+    root = tmp_path / "root"
+    root.mkdir()
+    proc, port = loopback._start_server(root, tmp_path / "state", "-dash-first_" + "x" * 4)
+    try:
+        assert port > 0
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture
 def demo_server(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
     """A demo server on a free port: (port, sftp root, client private key)."""

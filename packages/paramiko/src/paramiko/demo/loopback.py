@@ -32,18 +32,22 @@ def _write_random_file(path: Path, size: int) -> None:
 
 def _start_server(root: Path, state: Path, password: str) -> tuple[subprocess.Popen[str], int]:
     cmd = [sys.executable, "-m", "paramiko.demo", "server", "--port", "0", "--root", str(root)]
-    cmd += ["--state", str(state), "--password", password]
+    # "--password=...": a random password starts with "-" one time in 64,
+    # and argparse would take it for an option as a separate argument
+    cmd += ["--state", str(state), f"--password={password}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 30
+    said: list[str] = []
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
         if line.startswith("listening on "):
             return proc, int(line.rsplit(":", 1)[1])
+        said.append(line)
     proc.kill()
-    raise RuntimeError("the demo server did not start")
+    raise RuntimeError("the demo server did not start; it said:\n" + "".join(said[-30:]))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
