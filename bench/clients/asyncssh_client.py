@@ -18,19 +18,9 @@ import traceback
 from typing import Any
 
 import asyncssh
+from phase_clock import PhaseClock
 
 CHUNK = 256 * 1024  # application buffer for channel writes/reads
-
-
-class _Clock:
-    """Wall and CPU time of the measured phase, from ``start()`` on."""
-
-    def start(self) -> None:
-        self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
-
-    def read(self) -> tuple[float, float]:
-        """(wall seconds, CPU seconds) since ``start()``."""
-        return time.perf_counter() - self.wall0, time.process_time() - self.cpu0
 
 
 def _algorithms(spec: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +55,7 @@ async def _connect(spec: dict[str, Any]) -> asyncssh.SSHClientConnection:
     )
 
 
-async def _chan_up(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: _Clock) -> int:
+async def _chan_up(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: PhaseClock) -> int:
     """Write ``size`` zero bytes to the command's stdin, then wait for its exit."""
     size = int(spec["size"])
     proc = await conn.create_process(spec["command"], encoding=None)
@@ -84,7 +74,7 @@ async def _chan_up(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clo
     return size
 
 
-async def _chan_down(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: _Clock) -> int:
+async def _chan_down(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: PhaseClock) -> int:
     """Read the command's stdout to EOF; return how many bytes came."""
     proc = await conn.create_process(spec["command"], encoding=None)
     clock.start()
@@ -100,7 +90,7 @@ async def _chan_down(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], c
     return got
 
 
-async def _sftp(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: _Clock) -> int:
+async def _sftp(conn: asyncssh.SSHClientConnection, spec: dict[str, Any], clock: PhaseClock) -> int:
     """SFTP get or put of the spec's file with AsyncSSH's defaults."""
     async with conn.start_sftp_client() as sftp:
         clock.start()
@@ -137,7 +127,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     conn = await _connect(spec)
     try:
         body = {"chan_up": _chan_up, "chan_down": _chan_down, "sftp_get": _sftp, "sftp_put": _sftp}
-        clock = _Clock()
+        clock = PhaseClock()
         nbytes = await body[spec["scenario"]](conn, spec, clock)
         wall, cpu = clock.read()
     finally:

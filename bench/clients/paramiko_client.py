@@ -26,20 +26,11 @@ import time
 import traceback
 from typing import Any
 
+from phase_clock import PhaseClock
+
 import paramiko
 
 CHUNK = 256 * 1024  # application buffer for channel send/recv
-
-
-class _Clock:
-    """Wall and CPU time of the measured phase, from ``start()`` on."""
-
-    def start(self) -> None:
-        self.cpu0, self.wall0 = time.process_time(), time.perf_counter()
-
-    def read(self) -> tuple[float, float]:
-        """(wall seconds, CPU seconds) since ``start()``."""
-        return time.perf_counter() - self.wall0, time.process_time() - self.cpu0
 
 
 def _connect(spec: dict[str, Any], key: Any) -> tuple[Any, dict[str, Any]]:
@@ -98,7 +89,7 @@ def _exec(t: Any, command: str, timeout: float) -> Any:
     return chan
 
 
-def _chan_up(t: Any, spec: dict[str, Any], clock: _Clock) -> int:
+def _chan_up(t: Any, spec: dict[str, Any], clock: PhaseClock) -> int:
     """Send ``size`` zero bytes to the command's stdin, then wait for it to end."""
     size = int(spec["size"])
     chan = _exec(t, spec["command"], float(spec["timeout"]))
@@ -117,7 +108,7 @@ def _chan_up(t: Any, spec: dict[str, Any], clock: _Clock) -> int:
     return size
 
 
-def _chan_down(t: Any, spec: dict[str, Any], clock: _Clock) -> int:
+def _chan_down(t: Any, spec: dict[str, Any], clock: PhaseClock) -> int:
     """Read the command's stdout to EOF; return how many bytes came."""
     chan = _exec(t, spec["command"], float(spec["timeout"]))
     clock.start()
@@ -134,7 +125,7 @@ def _chan_down(t: Any, spec: dict[str, Any], clock: _Clock) -> int:
     return got
 
 
-def _sftp(t: Any, spec: dict[str, Any], clock: _Clock) -> int:
+def _sftp(t: Any, spec: dict[str, Any], clock: PhaseClock) -> int:
     """SFTP get (prefetching, the default) or put of the spec's file."""
     sftp = paramiko.SFTPClient.from_transport(t)
     if sftp is None:
@@ -182,7 +173,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     t, chosen = _connect(spec, key)
     try:
         body = {"chan_up": _chan_up, "chan_down": _chan_down, "sftp_get": _sftp, "sftp_put": _sftp}
-        clock = _Clock()
+        clock = PhaseClock()
         nbytes = body[spec["scenario"]](t, spec, clock)
         wall, cpu = clock.read()
     finally:
