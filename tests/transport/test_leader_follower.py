@@ -67,9 +67,9 @@ def _recv_in_thread(ct: Transport, chan: Channel, nbytes: int = 10) -> tuple[thr
     return reading, result
 
 
-@pytest.mark.timeout(20)
-def test_recv_times_out_while_reading_the_socket_itself(parked: Any) -> None:
-    ct, _, chan, schan = parked
+def _times_out_then_gets(chan: Channel, schan: Channel, payload: bytes) -> None:
+    """``recv`` with a timeout, then non-blocking, raises ``socket.timeout``
+    in time; then ``payload``, sent by the peer, arrives."""
     chan.settimeout(0.3)
     start = time.monotonic()
     with pytest.raises(socket.timeout):
@@ -78,9 +78,15 @@ def test_recv_times_out_while_reading_the_socket_itself(parked: Any) -> None:
     chan.settimeout(0.0)
     with pytest.raises(socket.timeout):
         chan.recv(10)
-    schan.sendall(b"later")
+    schan.sendall(payload)
     chan.settimeout(10)
-    assert chan.recv(10) == b"later"
+    assert chan.recv(10) == payload
+
+
+@pytest.mark.timeout(20)
+def test_recv_times_out_while_reading_the_socket_itself(parked: Any) -> None:
+    ct, _, chan, schan = parked
+    _times_out_then_gets(chan, schan, b"later")
     assert ct.is_active()
 
 
@@ -385,15 +391,5 @@ def test_pauses_never_outlast_a_recv_timeout(parked: Any, monkeypatch: pytest.Mo
     assert ct._token.acquire(timeout=5)
     ct._lead(time.monotonic() + driver.COALESCE / 2)  # less time left than a pause: none
     assert not pauses, "a read paused past its caller's deadline"
-    chan.settimeout(0.0)
-    with pytest.raises(socket.timeout):
-        chan.recv(10)
-    chan.settimeout(0.3)
-    start = time.monotonic()
-    with pytest.raises(socket.timeout):
-        chan.recv(10)
-    assert time.monotonic() - start < 5
-    chan.settimeout(10)
-    schan.sendall(b"after")
-    assert chan.recv(10) == b"after"
+    _times_out_then_gets(chan, schan, b"after")
     assert ct._bulk_until == 0.0
