@@ -25,9 +25,9 @@ def test_safe_string() -> None:
 def test_format_binary() -> None:
     lines = w.format_binary(b"ABCDEFGHIJKLMNOPQ\x01", "> ")
     assert len(lines) == 2
-    assert lines[0].startswith("> 0000: 41 42 43")
+    assert lines[0].startswith("> 41 42 43")  # no offsets, as paramiko
     assert lines[0].endswith("ABCDEFGHIJKLMNOP")
-    assert lines[1].startswith("> 0010: 51 01")
+    assert lines[1].startswith("> 51 01")
     assert lines[1].endswith("Q.")
     assert w.format_binary(b"") == []
     assert w.format_binary_weird(b"\x01\x02\x03\x04\x05") == "01020304 05"

@@ -67,7 +67,7 @@ def test_add_encodes_by_type() -> None:
     assert m.get_string() == b"b"
     assert m.get_boolean() is True
     assert m.get_int() == 7
-    assert m.get_mpint() == 2**40
+    assert m.get_adaptive_int() == 2**40  # ints go through add_adaptive_int, as in paramiko
     assert m.get_list() == ["x", "y"]
 
 

@@ -8,28 +8,52 @@ imports the transport.
 from ssh_wire import PasswordRequiredException, SSHException
 
 from ._util import generate_key_bytes
+from .certs import PublicBlob
 from .dsskey import DSSKey
 from .ecdsakey import ECDSAKey
 from .ed25519key import Ed25519Key
 from .hostkeys import HostKeyEntry, HostKeys, InvalidHostKey, load_host_keys
-from .pkey import PKey, key_from_blob, key_from_crypto, load_private_key, load_private_key_file
+from .pkey import (
+    OPENSSH,
+    PEM,
+    FileFormat,
+    PKey,
+    UnknownKeyType,
+    UnsupportedKeyType,
+    key_classes,
+    key_from_blob,
+    key_from_crypto,
+    load_private_key,
+    load_private_key_file,
+)
 from .pubkeys import key_from_line, load_public_key, load_public_key_file, parse_public_key_line
 from .rsakey import RSAKey
+
+# paramiko 5's order (RSA, Ed25519, ECDSA), then DSS, which paramiko 4 dropped
+# and this stack still reads.
+key_classes[:] = [RSAKey, Ed25519Key, ECDSAKey, DSSKey]
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "OPENSSH",
+    "PEM",
     "DSSKey",
     "ECDSAKey",
     "Ed25519Key",
+    "FileFormat",
     "HostKeyEntry",
     "HostKeys",
     "InvalidHostKey",
     "PKey",
     "PasswordRequiredException",
+    "PublicBlob",
     "RSAKey",
     "SSHException",
+    "UnknownKeyType",
+    "UnsupportedKeyType",
     "generate_key_bytes",
+    "key_classes",
     "key_from_blob",
     "key_from_crypto",
     "key_from_line",

@@ -21,9 +21,12 @@ class DSSKey(PKey):
     """A DSA key (``ssh-dss``), public or private. Signatures are the 40-byte
     ``r || s`` of RFC 4253 section 6.6."""
 
+    #: the key type name
+    name = "ssh-dss"
+
     _KEY_NAMES = ("ssh-dss",)
     _DEFAULT_SIG = "ssh-dss"
-    _ALGORITHM_NAME = "DSA"
+    _ALGORITHM_NAME = "DSS"
     _CRYPTO_TYPES = (dsa.DSAPrivateKey, dsa.DSAPublicKey)
 
     _private: dsa.DSAPrivateKey | None

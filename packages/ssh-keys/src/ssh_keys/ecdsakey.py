@@ -27,6 +27,11 @@ class ECDSACurve:
     hash_class: type[hashes.HashAlgorithm]
     key_length: int
 
+    @property
+    def hash_object(self) -> type[hashes.HashAlgorithm]:
+        """The hash class signatures on this curve use (paramiko's name)."""
+        return self.hash_class
+
 
 CURVES = (
     ECDSACurve("nistp256", "ecdsa-sha2-nistp256", ec.SECP256R1, hashes.SHA256, 256),
@@ -36,6 +41,7 @@ CURVES = (
 _BY_NAME = {c.key_format_identifier: c for c in CURVES}
 _BY_CURVE_NAME: dict[str, ECDSACurve] = {c.curve_class().name: c for c in CURVES}
 _BY_BITS = {c.key_length: c for c in CURVES}
+_DEFAULT_CURVE = ec.SECP256R1()
 
 
 def _curve_for(curve: Any) -> ECDSACurve:
@@ -124,6 +130,16 @@ class ECDSAKey(PKey):
         return self._private if self._private is not None else self._public
 
     @property
+    def signing_key(self) -> ec.EllipticCurvePrivateKey | None:
+        """The ``cryptography`` private key, or None for a public key."""
+        return self._private
+
+    @property
+    def verifying_key(self) -> ec.EllipticCurvePublicKey:
+        """The ``cryptography`` public key."""
+        return self._public
+
+    @property
     def curve_name(self) -> str:
         """The SSH curve name: nistp256, nistp384 or nistp521."""
         return self._curve.nist_name
@@ -135,8 +151,8 @@ class ECDSAKey(PKey):
 
     @classmethod
     def supported_key_format_identifiers(cls) -> list[str]:
-        """Every ECDSA key type name this class reads."""
-        return list(cls._KEY_NAMES)
+        """Every ECDSA key type name this class reads (``identifiers()``)."""
+        return cls.identifiers()
 
     def asbytes(self) -> bytes:
         """The public blob: key type, curve name, uncompressed point."""
@@ -165,9 +181,9 @@ class ECDSAKey(PKey):
         self._public.verify(encode_dss_signature(r, s), data, ec.ECDSA(self._curve.hash_class()))
         return True
 
-    @staticmethod
+    @classmethod
     def generate(
-        curve: Any = None, progress_func: Callable[..., Any] | None = None, bits: int | None = None
+        cls, curve: Any = _DEFAULT_CURVE, progress_func: Callable[..., Any] | None = None, bits: int | None = None
     ) -> ECDSAKey:
         """A new ECDSA private key on ``curve`` (a cryptography curve instance
         or class) or, given ``bits`` (256, 384, 521), the matching NIST curve;

@@ -16,6 +16,9 @@ from .pkey import Password, PathLike, PKey
 class Ed25519Key(PKey):
     """An Ed25519 key (``ssh-ed25519``), public or private."""
 
+    #: the key type name
+    name = "ssh-ed25519"
+
     _KEY_NAMES = ("ssh-ed25519",)
     _DEFAULT_SIG = "ssh-ed25519"
     _ALGORITHM_NAME = "ED25519"
@@ -83,6 +86,10 @@ class Ed25519Key(PKey):
     def get_bits(self) -> int:
         """Always 256."""
         return 256
+
+    def can_verify(self) -> bool:
+        """True: every Ed25519 key holds its public half, so it can verify."""
+        return self._public is not None
 
     def _sign_raw(self, data: bytes, algorithm: str) -> bytes:
         assert self._private is not None

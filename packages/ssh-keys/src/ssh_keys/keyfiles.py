@@ -74,6 +74,16 @@ _LEGACY_CIPHERS: dict[str, tuple[Any, int, int]] = {
 }
 LEGACY_CIPHER_NAMES = tuple(_LEGACY_CIPHERS)
 
+
+def legacy_cipher_table() -> dict[str, dict[str, Any]]:
+    """The legacy PEM ciphers in the shape paramiko publishes as
+    ``PKey._CIPHER_TABLE``: DEK-Info name -> cipher, keysize, blocksize, mode."""
+    return {
+        name: {"cipher": factory, "keysize": key_len, "blocksize": iv_len, "mode": modes.CBC}
+        for name, (factory, key_len, iv_len) in _LEGACY_CIPHERS.items()
+    }
+
+
 _WRONG_PASSWORD = "wrong password, or the key file is corrupt"
 
 

@@ -6,19 +6,91 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from typing import IO, Any, ClassVar
+import re
+from pathlib import Path
+from typing import IO, Any, ClassVar, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ssh_wire import Message, ProtocolError, SSHException
 
 from . import keyfiles
 from ._util import BytesLike, as_message, open_private, password_bytes, to_bytes
+from .certs import CERT_SUFFIX, PublicBlob
 
 PathLike = str | os.PathLike[str]
 Password = str | bytes | None
 
-_CERT_SUFFIX = "-cert-v01@openssh.com"
+_CERT_SUFFIX = CERT_SUFFIX
+
+#: the magic string an ``openssh-key-v1`` private key file starts with
+OPENSSH_AUTH_MAGIC = keyfiles.OPENSSH_MAGIC
+
+#: the ``cryptography`` private key types paramiko writes key files from
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+class UnknownKeyType(Exception):
+    """A key of a type no key class handles (from ``PKey.from_type_string``
+    or ``PKey.from_path``); ``key_type`` and ``key_bytes`` say what it was."""
+
+    def __init__(self, key_type: Any = None, key_bytes: Any = None) -> None:
+        super().__init__(key_type, key_bytes)
+        self.key_type = key_type
+        self.key_bytes = key_bytes
+
+    def __str__(self) -> str:
+        size = len(self.key_bytes) if self.key_bytes is not None else 0
+        return f"UnknownKeyType(type={self.key_type!r}, bytes=<{size}>)"
+
+
+class UnsupportedKeyType(SSHException, UnknownKeyType):
+    """A blob, record or key file of a type ssh_keys does not know. It is an
+    ``SSHException`` (as every key-parsing failure) and an ``UnknownKeyType``
+    (what paramiko's ``from_path`` raises for it)."""
+
+    def __init__(self, message: str, key_type: Any = None, key_bytes: Any = None) -> None:
+        Exception.__init__(self, message, key_type, key_bytes)
+        self.message = message
+        self.key_type = key_type
+        self.key_bytes = key_bytes
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FileFormat(NamedTuple):
+    """A private key file format: the ``cryptography`` format and encoding
+    (``PEM`` and ``OPENSSH`` below are the ones paramiko names)."""
+
+    format: serialization.PrivateFormat
+    encoding: serialization.Encoding
+
+
+#: traditional PEM (``BEGIN RSA PRIVATE KEY``), the default for RSA and ECDSA
+PEM = FileFormat(format=serialization.PrivateFormat.TraditionalOpenSSL, encoding=serialization.Encoding.PEM)
+#: OpenSSH's own format (``BEGIN OPENSSH PRIVATE KEY``)
+OPENSSH = FileFormat(format=serialization.PrivateFormat.OpenSSH, encoding=serialization.Encoding.PEM)
+
+_FORMAT_NAMES = {
+    serialization.PrivateFormat.TraditionalOpenSSL: "pem",
+    serialization.PrivateFormat.OpenSSH: "openssh",
+    serialization.PrivateFormat.PKCS8: "pkcs8",
+}
+
+
+def _format_name(file_format: FileFormat | str | None) -> str | None:
+    """``"pem"``, ``"openssh"``, ``"pkcs8"`` (or None: the key's default) from a
+    ``FileFormat`` or one of those names."""
+    if file_format is None or isinstance(file_format, str):
+        return file_format
+    fmt, encoding = file_format
+    name = _FORMAT_NAMES.get(fmt)
+    if name is None or encoding != serialization.Encoding.PEM:
+        raise ValueError(f"unsupported private key file format {file_format!r}")
+    return name
 
 
 def _sign_args(data: Any, algorithm: Any) -> tuple[bytes, str | None]:
@@ -53,7 +125,17 @@ class PKey:
     _CRYPTO_TYPES: ClassVar[tuple[type[Any], ...]] = ()
     _registry: ClassVar[dict[str, type[PKey]]] = {}
 
+    # names paramiko's PKey publishes on the class (its PEM parser's cipher
+    # table, format ids and header patterns); kept for code that reads them
+    _CIPHER_TABLE: ClassVar[dict[str, dict[str, Any]]] = keyfiles.legacy_cipher_table()
+    _PRIVATE_KEY_FORMAT_ORIGINAL: ClassVar[int] = 1
+    _PRIVATE_KEY_FORMAT_OPENSSH: ClassVar[int] = 2
+    BEGIN_TAG: ClassVar[re.Pattern[str]] = re.compile(r"^-{5}BEGIN (RSA|EC|OPENSSH) PRIVATE KEY-{5}\s*$")
+    END_TAG: ClassVar[re.Pattern[str]] = re.compile(r"^-{5}END (RSA|EC|OPENSSH) PRIVATE KEY-{5}\s*$")
+
     comment: str | None
+    #: the certificate (or public key) loaded by ``load_certificate``, if any
+    public_blob: PublicBlob | None = None
     # the cryptography key objects (set by _set_crypto_key; typed by subclasses)
     _private: Any
     _public: Any
@@ -108,15 +190,21 @@ class PKey:
             assert source is not None
             m = as_message(source)
             self._read_public(m)
-            if data is not None and msg is None:
+            if data is not None and msg is None and self.public_blob is None:
                 m.expect_end()
         else:
             raise SSHException("Key object may not be empty")
 
     def _read_public(self, m: Message) -> None:
-        """Parse the blob in ``m`` (type name first) into this key."""
+        """Parse the blob in ``m`` (type name first) into this key. An OpenSSH
+        certificate of this key type is accepted too: its key fields are read
+        and the whole certificate is kept as ``public_blob``."""
         name = m.get_text()
-        if name not in self._KEY_NAMES:
+        if name.endswith(CERT_SUFFIX) and name[: -len(CERT_SUFFIX)] in self._KEY_NAMES:
+            self.public_blob = PublicBlob(name, m.asbytes())
+            m.get_string()  # the certificate's nonce; the key fields follow
+            name = name[: -len(CERT_SUFFIX)]
+        elif name not in self._KEY_NAMES:
             raise SSHException(f"Invalid key: expected {' or '.join(self._KEY_NAMES)}, got {name[:64]!r}")
         try:
             self._parse_public(m, name)
@@ -191,6 +279,12 @@ class PKey:
         """The key type name, e.g. ``"ssh-ed25519"``."""
         return self._KEY_NAMES[0] if self._KEY_NAMES else ""
 
+    @classmethod
+    def identifiers(cls) -> list[str]:
+        """The key type names this class reads (``from_type_string`` picks the
+        class whose list holds the name it is given)."""
+        return list(cls._KEY_NAMES)
+
     def get_bits(self) -> int:
         """The key's size in bits, as ``ssh-keygen -l`` shows it."""
         return 0
@@ -201,8 +295,13 @@ class PKey:
 
     @property
     def algorithm_name(self) -> str:
-        """ssh-keygen's short name for the type: RSA, DSA, ECDSA or ED25519."""
+        """The short algorithm name paramiko shows: RSA, DSS, ECDSA or ED25519."""
         return self._ALGORITHM_NAME or self.get_name().upper()
+
+    @property
+    def private_key(self) -> Any:
+        """The ``cryptography`` private key object, or None for a public key."""
+        return self._crypto_private()
 
     @property
     def signature_algorithms(self) -> tuple[str, ...]:
@@ -246,9 +345,9 @@ class PKey:
         return hash(self.asbytes())
 
     def __repr__(self) -> str:
-        """Type, public/private and SHA256 fingerprint, for debugging."""
-        kind = "private" if self.can_sign() else "public"
-        return f"<{type(self).__name__} {self.get_name()} {kind} {self.fingerprint}>"
+        """Algorithm, size, SHA256 fingerprint and comment, as paramiko shows a key."""
+        comment = f", comment={self.comment!r}" if getattr(self, "comment", None) else ""
+        return f"PKey(alg={self.algorithm_name}, bits={self.get_bits()}, fp={self.fingerprint}{comment})"
 
     def sign_ssh_data(self, data: Any, algorithm: Any = None) -> Message:
         """Sign ``data`` and return the SSH signature blob as a ``Message``
@@ -347,10 +446,30 @@ class PKey:
         """Like ``from_private_key_file``, reading from an open file object."""
         return cls._from_data(_read_obj(file_obj), password)
 
-    @classmethod
-    def from_path(cls, path: PathLike, passphrase: Password = None) -> PKey:
-        """Load a private key file (modern paramiko's name); ``~`` is expanded."""
-        return cls._from_data(_read_file(os.path.expanduser(os.fspath(path))), passphrase)
+    @staticmethod
+    def from_path(path: PathLike, password: Password = None, *, passphrase: Password = None) -> PKey:
+        """Load a private key file of any supported type (``str`` or ``Path``;
+        ``~`` is expanded), as paramiko 3.2+ does.
+
+        A ``<path>-cert.pub`` beside it is loaded as the key's certificate
+        (``public_blob``); ``path`` may also name the ``-cert.pub`` file itself.
+        ``FileNotFoundError`` when the key file is absent, ``UnknownKeyType``
+        for a key type no class handles. ``passphrase`` is paramiko 3.x's name
+        for ``password``.
+        """
+        if password is None:
+            password = passphrase
+        text = os.fspath(path)
+        if text.endswith("-cert.pub"):
+            key_path, cert_path = text[: -len("-cert.pub")], text
+        else:
+            key_path, cert_path = text, text + "-cert.pub"
+        key_file = Path(key_path).expanduser()
+        cert_file = Path(cert_path).expanduser()
+        key = load_private_key(_read_file(key_file), password)
+        if cert_file.is_file():
+            key.load_certificate(str(cert_file))
+        return key
 
     @classmethod
     def _from_data(cls, data: bytes, password: Password) -> PKey:
@@ -360,25 +479,56 @@ class PKey:
         return key
 
     @classmethod
-    def from_type_string(cls, key_type: str, key_bytes: BytesLike) -> PKey:
-        """The public key of type ``key_type`` from its blob ``key_bytes``."""
-        klass = _class_for_name(key_type)
-        key = klass(data=key_bytes)
-        if key.get_name() != key_type:
-            raise SSHException(f"blob holds a {key.get_name()} key, not {key_type}")
-        return key
+    def from_type_string(cls, key_type: str, key_bytes: BytesLike, password: Password = None) -> PKey:
+        """The public key from its blob ``key_bytes``, by the class whose
+        ``identifiers()`` hold ``key_type`` (a key type, a signature algorithm
+        such as ``rsa-sha2-256``, or a certificate type).
 
-    def private_key_text(self, password: Password = None, format: str | None = None) -> str:
+        ``UnknownKeyType`` when no class knows ``key_type``; ``SSHException``
+        when the blob is not a key of that type. ``password`` is accepted for
+        paramiko's signature; a public blob is never encrypted.
+        """
+        klass = next((k for k in key_classes if key_type in k.identifiers()), None)
+        base = key_type[: -len(CERT_SUFFIX)] if key_type.endswith(CERT_SUFFIX) else key_type
+        if klass is None:
+            klass = PKey._registry.get(base)
+        if klass is None:
+            raise UnknownKeyType(key_type=key_type, key_bytes=key_bytes)
+        return klass(data=key_bytes)
+
+    def load_certificate(self, value: Message | PathLike) -> None:
+        """Attach an OpenSSH certificate (or public key) to this key, so
+        authentication can offer the certificate: ``value`` is a
+        ``-cert.pub`` / ``.pub`` file name, that file's contents, or a
+        ``Message`` holding the blob. Sets ``public_blob``.
+
+        ``ValueError`` when the blob is of another key type, or when the key
+        it certifies is not this key (paramiko checks only the type).
+        """
+        if isinstance(value, Message):
+            blob = PublicBlob.from_message(Message(value.asbytes()))
+        elif isinstance(value, os.PathLike) or os.path.isfile(value):
+            blob = PublicBlob.from_file(value)
+        else:
+            blob = PublicBlob.from_string(value)
+        if not blob.key_type.startswith(self.get_name()):
+            raise ValueError(f"PublicBlob type {blob.key_type} incompatible with key type {self.get_name()}")
+        if self.asbytes() and _certified_blob(blob) != self.asbytes():
+            raise ValueError(f"PublicBlob of type {blob.key_type} holds another key, not this {self.get_name()} key")
+        self.public_blob = blob
+
+    def private_key_text(self, password: Password = None, format: FileFormat | str | None = None) -> str:
         """The private key file contents (what ``write_private_key`` writes).
 
         ``format`` is ``"openssh"``, ``"pem"`` (traditional, the default for
-        RSA, DSA and ECDSA as paramiko writes) or ``"pkcs8"``; Ed25519 defaults
-        to ``"openssh"``. With a password the file is encrypted: bcrypt-pbkdf
+        RSA, DSA and ECDSA as paramiko writes) or ``"pkcs8"``, or one of the
+        ``FileFormat`` values (``PEM``, ``OPENSSH``); Ed25519 defaults to
+        ``"openssh"``. With a password the file is encrypted: bcrypt-pbkdf
         and aes256-ctr (openssh), legacy AES-128-CBC (pem), PBES2 (pkcs8).
         """
         if not self.can_sign():
             raise SSHException("this is a public key; there is no private key to write")
-        fmt = (format or self._default_format()).lower()
+        fmt = (_format_name(format) or self._default_format()).lower()
         pw = password_bytes(password)
         if fmt == "openssh":
             record = self.private_message()
@@ -390,16 +540,31 @@ class PKey:
     def _default_format(self) -> str:
         return "pem"
 
-    def write_private_key_file(self, filename: PathLike, password: Password = None, format: str | None = None) -> None:
+    def write_private_key_file(
+        self,
+        filename: PathLike,
+        password: Password = None,
+        file_format: FileFormat | str | None = None,
+        *,
+        format: FileFormat | str | None = None,
+    ) -> None:
         """Write the private key to ``filename``, created with mode 0600 from
-        its first byte; see ``private_key_text`` for ``format`` and ``password``."""
-        text = self.private_key_text(password, format)
+        its first byte; see ``private_key_text`` for the format (``file_format``
+        as paramiko names it, or ``format``) and ``password``."""
+        text = self.private_key_text(password, file_format if format is None else format)
         with open_private(filename) as f:
             f.write(text)
 
-    def write_private_key(self, file_obj: IO[Any], password: Password = None, format: str | None = None) -> None:
+    def write_private_key(
+        self,
+        file_obj: IO[Any],
+        password: Password = None,
+        file_format: FileFormat | str | None = None,
+        *,
+        format: FileFormat | str | None = None,
+    ) -> None:
         """Write the private key to an open file object (text or binary)."""
-        text = self.private_key_text(password, format)
+        text = self.private_key_text(password, file_format if format is None else format)
         try:
             file_obj.write(text)
         except TypeError:
@@ -425,7 +590,7 @@ def _read_obj(file_obj: IO[Any]) -> bytes:
 def _class_for_name(name: str) -> type[PKey]:
     klass = PKey._registry.get(name)
     if klass is None:
-        raise SSHException(f"unknown or unsupported key type {name[:64]!r}")
+        raise UnsupportedKeyType(f"unknown or unsupported key type {name[:64]!r}", key_type=name)
     return klass
 
 
@@ -437,7 +602,31 @@ def _class_for_crypto_key(key: Any) -> type[PKey]:
     for klass in dict.fromkeys(PKey._registry.values()):
         if isinstance(key, klass._CRYPTO_TYPES):
             return klass
-    raise SSHException(f"unsupported key type {type(key).__name__}")
+    raise UnsupportedKeyType(f"unsupported key type {type(key).__name__}", key_type=type(key))
+
+
+def _certified_blob(blob: PublicBlob) -> bytes:
+    """The plain public key blob a certificate (or public key) blob carries:
+    for a certificate, the key fields that follow its nonce under the base
+    type name. ``ValueError`` when the blob cannot be read."""
+    if not blob.is_certificate:
+        return blob.key_blob
+    base = blob.key_type[: -len(CERT_SUFFIX)]
+    try:
+        m = Message(blob.key_blob, strict=True)
+        m.get_text()
+        m.get_string()  # nonce
+        key = object.__new__(_class_for_name(base))
+        key.comment = None
+        key._read_public(Message(Message().add_string(base).asbytes() + m.get_remainder(), strict=True))
+    except SSHException as exc:
+        raise ValueError(f"unreadable {blob.key_type} certificate: {exc}") from exc
+    return key.asbytes()
+
+
+#: the key classes ``PKey.from_type_string`` consults, in paramiko's order
+#: (filled in by ``ssh_keys`` once every key module is imported)
+key_classes: list[type[PKey]] = []
 
 
 def key_from_crypto(key: Any) -> PKey:

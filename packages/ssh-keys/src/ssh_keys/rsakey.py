@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -22,17 +22,26 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "rsa-sha2-256": hashes.SHA256,
     "ssh-rsa": hashes.SHA1,
 }
+_CERT = "-cert-v01@openssh.com"
 
 
 class RSAKey(PKey):
     """An RSA key (``ssh-rsa``), public or private.
 
-    Signs with ``ssh-rsa`` by default (as paramiko does) and with
-    ``rsa-sha2-256`` / ``rsa-sha2-512`` when asked; verifies all three.
+    Signs with ``rsa-sha2-512`` by default (as paramiko 4+ does) and with
+    ``rsa-sha2-256`` or the legacy SHA-1 ``ssh-rsa`` when asked; verifies all
+    three.
     """
 
+    #: the key type name
+    name = "ssh-rsa"
+    #: signature algorithm (and its certificate form) -> hash, as paramiko names it
+    HASHES: ClassVar[dict[str, type[hashes.HashAlgorithm]]] = {
+        alg: h for name, h in sorted(_HASHES.items()) for alg in (name, name + _CERT)
+    }
+
     _KEY_NAMES = ("ssh-rsa",)
-    _DEFAULT_SIG = "ssh-rsa"
+    _DEFAULT_SIG = "rsa-sha2-512"
     _ALGORITHM_NAME = "RSA"
     _CRYPTO_TYPES = (rsa.RSAPrivateKey, rsa.RSAPublicKey)
 
@@ -89,6 +98,12 @@ class RSAKey(PKey):
         pub = nums.public_numbers
         m.add_mpint(pub.n).add_mpint(pub.e).add_mpint(nums.d)
         m.add_mpint(nums.iqmp).add_mpint(nums.p).add_mpint(nums.q)
+
+    @classmethod
+    def identifiers(cls) -> list[str]:
+        """Every name an RSA key goes by: the key type, the SHA-2 signature
+        algorithms, and their certificate forms."""
+        return sorted({n for alg in _HASHES for n in (alg, alg + _CERT)})
 
     @property
     def key(self) -> rsa.RSAPrivateKey | rsa.RSAPublicKey:

@@ -64,6 +64,9 @@ class BadAuthenticationType(AuthenticationException):
     (for example ``['publickey', 'keyboard-interactive']``).
     """
 
+    #: empty on the class, as in paramiko, so code can read it off the type
+    allowed_types: list[str] = []
+
     def __init__(self, explanation: str, types: Sequence[str]) -> None:
         super().__init__(explanation, types)
         self.explanation = explanation
@@ -75,6 +78,9 @@ class BadAuthenticationType(AuthenticationException):
 
 class PartialAuthentication(AuthenticationException):
     """This method succeeded, but the server wants another one too."""
+
+    #: empty on the class, as in paramiko, so code can read it off the type
+    allowed_types: list[str] = []
 
     def __init__(self, types: Sequence[str]) -> None:
         super().__init__(types)
@@ -136,7 +142,7 @@ class ProxyCommandFailure(SSHException):
         self.error = error
 
     def __str__(self) -> str:
-        return f"ProxyCommand({self.command!r}) returned nonzero exit status: {self.error}"
+        return f'ProxyCommand("{self.command}") returned nonzero exit status: {self.error}'
 
 
 class NoValidConnectionsError(socket.error):

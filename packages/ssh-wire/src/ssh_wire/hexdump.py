@@ -25,10 +25,11 @@ def unhexify(s: str | bytes) -> bytes:
 
 
 def safe_string(s: bytes | str) -> bytes:
-    """``s`` with every non-printable byte written as ``%XX``."""
+    """``s`` with every byte outside 32..127 written as ``%XX`` (as paramiko,
+    which keeps DEL)."""
     out = bytearray()
     for c in _as_bytes(s):
-        if 32 <= c <= 126:
+        if 32 <= c <= 127:
             out.append(c)
         else:
             out += b"%%%02X" % c
@@ -36,17 +37,19 @@ def safe_string(s: bytes | str) -> bytes:
 
 
 def format_binary_line(data: bytes | str) -> str:
-    """One hexdump line: up to 16 bytes in hex, then their printable form."""
+    """One hexdump line: up to 16 bytes in hex, then their printable form
+    (bytes outside 32..126 shown as ``.``)."""
     raw = _as_bytes(data)
     left = " ".join(f"{c:02X}" for c in raw)
-    right = "".join(chr(c) if 32 <= c <= 127 else "." for c in raw)
+    right = "".join(chr(c) if 32 <= c <= 126 else "." for c in raw)
     return f"{left:50s} {right}"
 
 
 def format_binary(data: bytes | str, prefix: str = "") -> list[str]:
-    """A hexdump of ``data``: one line per 16 bytes, each led by its offset."""
+    """A hexdump of ``data``: one ``format_binary_line`` per 16 bytes, each led
+    by ``prefix`` (no offsets, as paramiko's log dumps look)."""
     raw = _as_bytes(data)
-    return [f"{prefix}{i:04X}: {format_binary_line(raw[i : i + 16])}" for i in range(0, len(raw), 16)]
+    return [f"{prefix}{format_binary_line(raw[i : i + 16])}" for i in range(0, len(raw), 16)]
 
 
 def format_binary_weird(data: bytes | str) -> str:

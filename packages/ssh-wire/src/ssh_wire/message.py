@@ -49,6 +49,10 @@ class Message:
 
     __slots__ = ("_data", "_pos", "strict")
 
+    #: ``add_adaptive_int`` writes integers from here up as a 0xFF marker byte
+    #: and an mpint (a uint32 starting with 0xFF could not be told apart).
+    big_int = 0xFF000000
+
     def __init__(self, content: BytesLike | Message | None = None, strict: bool = False) -> None:
         """Wrap ``content`` (bytes, or a Message to re-read) for reading, or start
         an empty message for writing.
@@ -70,11 +74,12 @@ class Message:
     def __bytes__(self) -> bytes:
         return bytes(self._data)
 
-    def __str__(self) -> str:
-        return repr(bytes(self._data))
-
     def __repr__(self) -> str:
+        """``paramiko.Message(b'...')``: the whole encoding, as paramiko shows it."""
         return f"paramiko.Message({bytes(self._data)!r})"
+
+    #: ``str()`` shows the same as ``repr()``, as paramiko's Message does.
+    __str__ = __repr__
 
     def __len__(self) -> int:
         return len(self._data)
@@ -139,6 +144,15 @@ class Message:
         value: int = _U64.unpack(self._take(8))[0]
         return value
 
+    def get_adaptive_int(self) -> int:
+        """An integer written by ``add_adaptive_int``: a uint32, or a 0xFF
+        marker byte followed by an mpint for large values."""
+        first = self._take(1)
+        if first == b"\xff":
+            return inflate_long(self.get_string())
+        value: int = _U32.unpack(first + self._take(3))[0]
+        return value
+
     def get_mpint(self) -> int:
         """An mpint (two's complement, so it may be negative)."""
         return inflate_long(self.get_string())
@@ -152,6 +166,10 @@ class Message:
                 f"{len(self._data) - self._pos} bytes that remain"
             )
         return self._take(n)
+
+    def get_binary(self) -> bytes:
+        """A length-prefixed byte string (paramiko's name for ``get_string``)."""
+        return self.get_string()
 
     def get_text(self) -> str:
         """A string decoded as UTF-8 (``ProtocolError`` if it is not UTF-8)."""
@@ -211,6 +229,16 @@ class Message:
         self._data += _U64.pack(n)
         return self
 
+    def add_adaptive_int(self, n: int) -> Message:
+        """Append a non-negative integer of any size: a uint32 when it is below
+        ``big_int``, else a 0xFF marker byte and an mpint."""
+        if n >= self.big_int:
+            self._data.append(0xFF)
+            self.add_mpint(n)
+        else:
+            self.add_int(n)
+        return self
+
     def add_mpint(self, z: int) -> Message:
         """Append an mpint (negative numbers too, per RFC 4251)."""
         self.add_string(deflate_long(z))
@@ -232,18 +260,15 @@ class Message:
         if isinstance(item, bool):
             self.add_boolean(item)
         elif isinstance(item, int):
-            if 0 <= item < 1 << 32:
-                self.add_int(item)
-            else:
-                self.add_mpint(item)
+            self.add_adaptive_int(item)
         elif isinstance(item, (list, tuple)):
             self.add_list(item)
         else:
             self.add_string(item)
 
     def add(self, *seq: Any) -> Message:
-        """Append each item encoded by its type: bool, int (uint32, or mpint
-        when it does not fit), list/tuple (name-list), else string."""
+        """Append each item encoded by its type, as paramiko does: bool, int
+        (``add_adaptive_int``), list/tuple (name-list), else string."""
         for item in seq:
             self._add(item)
         return self

@@ -30,3 +30,9 @@ def inflate_long(s: bytes, always_positive: bool = False) -> int:
 def mod_inverse(x: int, m: int) -> int:
     """The inverse of ``x`` modulo ``m`` (``ValueError`` when there is none)."""
     return pow(x, -1, m)
+
+
+def bit_length(n: int) -> int:
+    """How many bits ``n`` needs, sign aside (``int.bit_length``); kept because
+    ``paramiko.util.bit_length`` is public and older code still calls it."""
+    return int(n).bit_length()
