@@ -288,7 +288,7 @@ def test_channel_lifecycle_and_requests() -> None:
     pair.pump()
     reqs = pair.server_of(ev.ChannelRequestReceived)
     assert (reqs[0].kind, reqs[0].args) == ("exec", (b"true",))
-    assert (reqs[1].kind, reqs[1].args) == ("env", ("A", "B"))
+    assert (reqs[1].kind, reqs[1].args) == ("env", (b"A", b"B"))
     assert pair.client_of(ev.ChannelRequestReplied)[0].success
     pair.server.channel_request(sid, "exit-status", False, b"\0\0\0\x07")
     pair.server.channel_eof(sid)

@@ -44,13 +44,13 @@ CLIENT_ROWS: list[tuple[str, Callable[[SSHProtocol, int], Any], bytes, ev.Event]
         "env",
         lambda c, cid: c.channel_request(cid, "env", False, _s("LANG") + _s("C")),
         b"\x62" + _u(0) + _s("env") + b"\x00" + _s("LANG") + _s("C"),
-        ev.ChannelRequestReceived(0, "env", False, ("LANG", "C")),
+        ev.ChannelRequestReceived(0, "env", False, (b"LANG", b"C")),
     ),
     (
         "pty-req",
         lambda c, cid: c.channel_request(cid, "pty-req", True, _s("vt100") + _u(80) + _u(24) + _u(0) + _u(0) + _s(b"")),
         b"\x62" + _u(0) + _s("pty-req") + b"\x01" + _s("vt100") + _u(80) + _u(24) + _u(0) + _u(0) + _s(b""),
-        ev.ChannelRequestReceived(0, "pty-req", True, ("vt100", 80, 24, 0, 0, b"")),
+        ev.ChannelRequestReceived(0, "pty-req", True, (b"vt100", 80, 24, 0, 0, b"")),
     ),
     (
         "window-change",
@@ -62,7 +62,7 @@ CLIENT_ROWS: list[tuple[str, Callable[[SSHProtocol, int], Any], bytes, ev.Event]
         "x11-req",
         lambda c, cid: c.channel_request(cid, "x11-req", True, b"\x00" + _s("MIT-MAGIC-COOKIE-1") + _s("ab") + _u(0)),
         b"\x62" + _u(0) + _s("x11-req") + b"\x01" + b"\x00" + _s("MIT-MAGIC-COOKIE-1") + _s("ab") + _u(0),
-        ev.ChannelRequestReceived(0, "x11-req", True, (False, "MIT-MAGIC-COOKIE-1", "ab", 0)),
+        ev.ChannelRequestReceived(0, "x11-req", True, (False, "MIT-MAGIC-COOKIE-1", b"ab", 0)),
     ),
     (
         "unknown-request",

@@ -21,7 +21,7 @@ from .protocol.constants import (
 )
 from .security import SecurityOptions
 from .server import InteractiveQuery, ServerInterface, SubsystemHandler
-from .transport import Transport
+from .transport import ServiceRequestingTransport, Transport
 
 __version__ = "0.1.0"
 
@@ -46,6 +46,7 @@ __all__ = [
     "SSHException",
     "SecurityOptions",
     "ServerInterface",
+    "ServiceRequestingTransport",
     "SubsystemHandler",
     "Transport",
 ]

@@ -8,7 +8,8 @@ only its own channel (the window is reopened only as the application reads).
 
 from __future__ import annotations
 
-import socket
+import binascii
+import os
 import struct
 import threading
 import time
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ssh_wire import Message, SSHException
 
 from .file import BufferedFile
+from .pipe import OrPipe, PosixPipe, WindowsPipe, make_or_pipe, make_pipe
 from .protocol.constants import EXTENDED_DATA_STDERR
 
 if TYPE_CHECKING:
@@ -34,44 +36,6 @@ SEND_BATCH = 96 * 1024
 
 def _as_bytes(s: str | bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
     return s.encode("utf-8") if isinstance(s, str) else s
-
-
-class _ReadyPipe:
-    """A socketpair whose read end is readable while the channel has data,
-    so ``select()`` works on ``Channel.fileno()``."""
-
-    def __init__(self) -> None:
-        self.rsock, self.wsock = socket.socketpair()
-        self.rsock.setblocking(False)
-        self.wsock.setblocking(False)
-        self._set = False
-
-    def fileno(self) -> int:
-        """The descriptor to select on."""
-        return self.rsock.fileno()
-
-    def set(self) -> None:
-        """Make the descriptor readable."""
-        if not self._set:
-            self._set = True
-            try:
-                self.wsock.send(b"*")
-            except OSError:
-                pass
-
-    def clear(self) -> None:
-        """Make the descriptor not readable."""
-        if self._set:
-            self._set = False
-            try:
-                self.rsock.recv(16)
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        """Release both descriptors."""
-        self.rsock.close()
-        self.wsock.close()
 
 
 class _InBuffer:
@@ -164,8 +128,12 @@ class Channel:
         self._wake_gen = 0
         # thread id of the transport thread answering a request on this channel
         self._replying_thread: int | None = None
-        self._pipe: _ReadyPipe | None = None
-        self._err_pipe: _ReadyPipe | None = None
+        # fileno(): one pipe, readable while stdout OR stderr has data (two
+        # flags or-ed onto it), and for good once EOF or close arrives
+        self._pipe: PosixPipe | WindowsPipe | None = None
+        self._out_flag: OrPipe | None = None
+        self._err_flag: OrPipe | None = None
+        self._remote_chanid = 0
         self._replies: deque[list[bool | None]] = deque()
         self._read_shut = False
         self._opened = threading.Event()
@@ -174,8 +142,34 @@ class Channel:
         self._receiver: Callable[[bytes], object] | None = None
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else ("open" if self.active else "pending")
-        return f"<ssh_transport.Channel {self.chanid} ({state})>"
+        out = f"<paramiko.Channel {self.chanid}"
+        if self.closed:
+            out += " (closed)"
+        elif self.active:
+            if self.eof_received:
+                out += " (EOF received)"
+            if self.eof_sent:
+                out += " (EOF sent)"
+            out += f" (open) window={self.out_window_size}"
+            if self._in.size:
+                out += f" in-buffer={self._in.size}"
+        return f"{out} -> {self.transport!r}>"
+
+    @property
+    def remote_chanid(self) -> int:
+        """The peer's id for this channel (0 until the open is confirmed)."""
+        t = self.transport
+        st = t._core.conn.get(self.chanid) if t is not None and t._core is not None else None
+        if st is not None and st.remote_id >= 0:
+            self._remote_chanid = st.remote_id
+        return self._remote_chanid
+
+    @property
+    def out_window_size(self) -> int:
+        """How many bytes the peer will still take before it adjusts its window."""
+        t = self.transport
+        st = t._core.conn.get(self.chanid) if t is not None and t._core is not None else None
+        return st.remote_window if st is not None else 0
 
     def __del__(self) -> None:
         try:
@@ -213,12 +207,12 @@ class Channel:
                 self._consumed(len(data))
                 return
             self._err.append(data)
-            if self._err_pipe is not None:
-                self._err_pipe.set()
+            if self._err_flag is not None:
+                self._err_flag.set()
         else:
             self._in.append(data)
-            if self._pipe is not None:
-                self._pipe.set()
+            if self._out_flag is not None:
+                self._out_flag.set()
 
     def _set_receiver(self, fn: Callable[[bytes], object] | None) -> list[bytes]:
         """Hand main-stream data straight to ``fn(data)`` instead of buffering
@@ -275,10 +269,9 @@ class Channel:
         self._cond.notify_all()
 
     def _set_pipes(self) -> None:
+        """EOF or close: reads no longer block, so ``fileno`` stays readable."""
         if self._pipe is not None:
-            self._pipe.set()
-        if self._err_pipe is not None:
-            self._err_pipe.set()
+            self._pipe.set_forever()
 
     def _on_reply(self, success: bool) -> None:
         if self._replies:
@@ -303,6 +296,11 @@ class Channel:
         """The ``Transport`` this channel runs on."""
         assert self.transport is not None
         return self.transport
+
+    def getpeername(self) -> Any:
+        """The address of the remote end of the transport (as a socket's
+        ``getpeername``), for code that treats a channel as a socket."""
+        return self.get_transport().getpeername()
 
     # -- timeouts --------------------------------------------------------------
 
@@ -432,12 +430,47 @@ class Channel:
         for name, value in environment.items():
             self.set_environment_variable(name, value)
 
-    def request_forward_agent(self, handler: Any) -> bool:
+    def request_forward_agent(self, handler: Callable[[Channel], object] | None) -> bool:
         """Ask the server to forward agent connections; each
-        "auth-agent@openssh.com" channel it then opens goes to ``handler(channel)``."""
+        "auth-agent@openssh.com" channel it then opens goes to
+        ``handler(channel)`` (None: to ``Transport.accept``)."""
         t = self._live_transport()
-        t._forward_agent_handler = handler
+        t.set_forward_agent_handler(handler)
         return self._request("auth-agent-req@openssh.com", want_reply=False)
+
+    def request_x11(
+        self,
+        screen_number: int = 0,
+        auth_protocol: str | bytes | None = None,
+        auth_cookie: str | bytes | None = None,
+        single_connection: bool = False,
+        handler: Callable[[Channel, tuple[str, int]], object] | None = None,
+    ) -> str | bytes:
+        """Ask the server to forward X11 connections of this session back to
+        us; each "x11" channel it then opens goes to ``handler(channel,
+        (origin_host, origin_port))`` (None: to ``Transport.accept``).
+
+        Without ``auth_cookie`` a random 128-bit cookie (hex) is made up; the
+        cookie used is returned, to check and replace in the X11 connections
+        that arrive. Raises ``SSHException`` (and closes the channel) if the
+        server refuses."""
+        if auth_protocol is None:
+            auth_protocol = "MIT-MAGIC-COOKIE-1"
+        if auth_cookie is None:
+            auth_cookie = binascii.hexlify(os.urandom(16))
+        m = Message().add_boolean(single_connection).add_string(auth_protocol).add_string(auth_cookie)
+        m.add_int(screen_number)
+        t = self._live_transport()
+        # in place before the reply: the server may open x11 channels at once
+        previous = t.set_x11_handler(handler)
+        if not self._request("x11-req", m.asbytes()):
+            if previous is None:
+                t.clear_x11_handler()
+            else:
+                t.set_x11_handler(previous)
+            self.close()
+            raise SSHException("Channel closed.")
+        return auth_cookie
 
     def send_exit_status(self, status: int) -> None:
         """Server side: tell the client the command's exit status."""
@@ -476,13 +509,13 @@ class Channel:
 
         Raises ``socket.timeout`` if nothing arrives within the timeout.
         """
-        return self._recv(self._in, nbytes, self._pipe)
+        return self._recv(self._in, nbytes, False)
 
     def recv_stderr(self, nbytes: int) -> bytes:
         """Up to ``nbytes`` from the stderr stream; ``b""`` once closed."""
-        return self._recv(self._err, nbytes, self._err_pipe)
+        return self._recv(self._err, nbytes, True)
 
-    def _recv(self, buf: _InBuffer, nbytes: int, pipe: _ReadyPipe | None) -> bytes:
+    def _recv(self, buf: _InBuffer, nbytes: int, stderr: bool) -> bytes:
         if nbytes <= 0:
             return b""
         deadline = None
@@ -505,8 +538,9 @@ class Channel:
                     continue
                 self._wait(deadline, follow=True)
             data = buf.take(nbytes)
-            if pipe is not None and not buf.size and not self.eof_received and not self.closed:
-                pipe.clear()
+            flag = self._err_flag if stderr else self._out_flag
+            if flag is not None and not buf.size:
+                flag.clear()
             core = t._core if t is not None else None
             if core is not None and not self.closed:
                 core.channel_consumed(self.chanid, len(data))
@@ -518,22 +552,20 @@ class Channel:
         return data
 
     def fileno(self) -> int:
-        """An OS-level descriptor that is readable when ``recv`` would not block
-        (for ``select``; never read or write it)."""
+        """An OS-level descriptor that is readable while ``recv`` or
+        ``recv_stderr`` would not block (data on either stream, EOF or close),
+        for ``select``; never read or write it. Created on first call."""
         with self._lock:
             if self._pipe is None:
-                self._pipe = _ReadyPipe()
-                if self._in.size or self.eof_received or self.closed:
-                    self._pipe.set()
+                self._pipe = make_pipe()
+                self._out_flag, self._err_flag = make_or_pipe(self._pipe)
+                if self._in.size:
+                    self._out_flag.set()
+                if self._err.size:
+                    self._err_flag.set()
+                if self.eof_received or self.closed or self._read_shut:
+                    self._pipe.set_forever()
             return self._pipe.fileno()
-
-    def _stderr_fileno(self) -> int:
-        with self._lock:
-            if self._err_pipe is None:
-                self._err_pipe = _ReadyPipe()
-                if self._err.size or self.eof_received or self.closed:
-                    self._err_pipe.set()
-            return self._err_pipe.fileno()
 
     # -- writing -----------------------------------------------------------------
 
@@ -614,6 +646,7 @@ class Channel:
             self._read_shut = True
             self._in = _InBuffer()
             self._err = _InBuffer()
+            self._set_pipes()
             self._cond.notify_all()
 
     def shutdown_write(self) -> None:
@@ -643,10 +676,11 @@ class Channel:
             self._cond.notify_all()
         if t is not None:
             t._flush()
-        for p in (self._pipe, self._err_pipe):
-            if p is not None:
-                p.close()
-        self._pipe = self._err_pipe = None
+        with self._lock:
+            pipe, self._pipe = self._pipe, None
+            self._out_flag = self._err_flag = None
+        if pipe is not None:
+            pipe.close()
 
     # -- files -----------------------------------------------------------------------
 
@@ -669,6 +703,9 @@ class Channel:
             self.combine_stderr = bool(combine)
             if combine and self._err.size:
                 self._err.move_to(self._in)
+                if self._err_flag is not None and self._out_flag is not None:
+                    self._out_flag.set()
+                    self._err_flag.clear()
         return old
 
 

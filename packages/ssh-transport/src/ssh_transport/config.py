@@ -34,7 +34,7 @@ import re
 import socket
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from ssh_wire import ConfigParseError, CouldNotCanonicalize
@@ -51,25 +51,27 @@ LIST_KEYS = frozenset({"identityfile", "certificatefile", "localforward", "remot
 # Options whose value is the raw rest of the line (quotes and '#' kept).
 RAW_KEYS = frozenset({"proxycommand", "localcommand", "remotecommand", "knownhostscommand"})
 
-_PATH_TOKENS = "%CdhikLlnpru"
-# Which tokens each option accepts (ssh_config(5) TOKENS); others stay as is.
-TOKENS_BY_KEY: dict[str, str] = {
-    "certificatefile": _PATH_TOKENS,
-    "controlpath": _PATH_TOKENS,
-    "identityagent": _PATH_TOKENS,
-    "identityfile": _PATH_TOKENS,
+_PATH_TOKENS = ["%C", "%d", "%h", "%i", "%k", "%L", "%l", "%n", "%p", "%r", "%u"]
+# Which tokens each option accepts (ssh_config(5) TOKENS; "~" means a leading
+# tilde in each word is expanded); others stay as is. "match-exec" is the
+# command of ``Match exec``. Paramiko's name and layout, so a subclass can
+# change it as it could there.
+TOKENS_BY_CONFIG_KEY: dict[str, list[str]] = {
+    "certificatefile": [*_PATH_TOKENS, "~"],
+    "controlpath": [*_PATH_TOKENS, "~"],
+    "identityagent": [*_PATH_TOKENS, "~"],
+    "identityfile": [*_PATH_TOKENS, "~"],
     "knownhostscommand": _PATH_TOKENS,
+    "localcommand": _PATH_TOKENS,
     "localforward": _PATH_TOKENS,
     "remotecommand": _PATH_TOKENS,
     "remoteforward": _PATH_TOKENS,
-    "userknownhostsfile": _PATH_TOKENS,
-    "localcommand": _PATH_TOKENS,
-    "hostname": "%h",
-    "proxycommand": "%hnpr",
-    "proxyjump": "%hnpr",
+    "userknownhostsfile": [*_PATH_TOKENS, "~"],
+    "hostname": ["%h"],
+    "proxycommand": ["~", "%h", "%n", "%p", "%r"],
+    "proxyjump": ["%h", "%n", "%p", "%r"],
+    "match-exec": _PATH_TOKENS,
 }
-# Options whose (space-separated) paths get a leading '~' expanded.
-TILDE_KEYS = frozenset({"certificatefile", "controlpath", "identityagent", "identityfile", "userknownhostsfile"})
 
 _MATCH_NO_ARG = frozenset({"all", "canonical", "final"})
 _MATCH_WITH_ARG = frozenset({"exec", "host", "originalhost", "user", "localuser"})
@@ -94,42 +96,26 @@ class SSHConfigDict(dict[str, Any]):
         return int(self[key])
 
 
-# -- parsed file representation ---------------------------------------------
+# -- parsed form ---------------------------------------------------------------
+#
+# The parsed rules live in ``SSHConfig._config`` in paramiko's layout, because
+# code built on paramiko reads and assigns it (Fabric copies it into a new
+# SSHConfig for each ProxyJump hop). A rule is a dict:
+#
+#   {"host": [pattern, ...], "config": {key: value}}         a Host block
+#   {"matches": [{"type": t, "param": p, "negate": n}, ...],
+#    "config": {key: value}}                                  a Match block
+#
+# Each parse() starts with an implicit ``{"host": ["*"], ...}`` rule for the
+# lines before the first Host/Match. Values are strings (``None`` for
+# ``ProxyCommand none``), lists for the options that accumulate.
+#
+# Include (which paramiko does not support) adds one key: ``"parent"``, the
+# index in ``_config`` of the rule whose block the Include line sits in. Such a
+# rule applies only while its parent applies; the lines of the enclosing block
+# that follow the Include form a rule ``{"host": ["*"], "parent": i}``.
 
-
-@dataclass(frozen=True)
-class _Host:
-    patterns: tuple[str, ...]
-    line: int
-
-
-@dataclass(frozen=True)
-class _Criterion:
-    negate: bool
-    name: str
-    arg: str | None
-
-
-@dataclass(frozen=True)
-class _Match:
-    criteria: tuple[_Criterion, ...]
-    line: int
-
-
-@dataclass(frozen=True)
-class _Option:
-    key: str
-    value: str | None
-    line: int
-
-
-@dataclass(frozen=True)
-class _Include:
-    entries: tuple[_Entry, ...]
-    line: int
-
-
-_Entry = _Host | _Match | _Option | _Include
+Rule = dict[str, Any]
 
 
 @dataclass
@@ -141,7 +127,6 @@ class _Context:
     host: str
     local_user: str
     want_final: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 # -- tokenizing ----------------------------------------------------------------
@@ -187,44 +172,91 @@ def _split_args(text: str, line: int) -> list[str]:
 _KEYWORD = re.compile(r"\s*([^\s=]+)(?:\s*=\s*|\s+|$)")
 
 
-def _parse_lines(lines: Iterable[str | bytes], depth: int, source: str) -> tuple[_Entry, ...]:
-    """Parse config text into entries, resolving Include directives."""
-    entries: list[_Entry] = []
-    for number, raw in enumerate(lines, 1):
-        text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
-        stripped = text.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        m = _KEYWORD.match(text)
-        if m is None:
-            raise ConfigParseError(f"{source} line {number}: unparsable line {stripped!r}")
-        key = m.group(1).lower()
-        rest = text[m.end() :].strip()
-        if key in RAW_KEYS:
-            if not rest:
-                raise ConfigParseError(f"{source} line {number}: {key} needs a value")
-            value: str | None = rest
-            if key == "proxycommand" and rest.lower() == "none":
-                value = None
-            entries.append(_Option(key, value, number))
-            continue
-        args = _split_args(rest, number)
-        if not args:
-            raise ConfigParseError(f"{source} line {number}: unparsable line {stripped!r}")
-        if key == "host":
-            entries.append(_Host(tuple(args), number))
-        elif key == "match":
-            entries.append(_Match(_parse_match(args, number), number))
-        elif key == "include":
-            entries.append(_Include(_include(args, depth, number), number))
-        else:
-            entries.append(_Option(key, " ".join(args), number))
-    return tuple(entries)
+def _raw_value(rest: str) -> str:
+    """A command option's value: the rest of the line as written, without
+    one pair of double quotes around all of it (as paramiko reads it)."""
+    if len(rest) >= 2 and rest[0] == rest[-1] == '"' and '"' not in rest[1:-1]:
+        return rest[1:-1]
+    return rest
 
 
-def _parse_match(args: list[str], line: int) -> tuple[_Criterion, ...]:
-    """The criteria of a Match line, checked for known names and arguments."""
-    criteria: list[_Criterion] = []
+class _Parser:
+    """Turns config lines into rules appended to a list (see above)."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = rules
+
+    def parse(self, lines: Iterable[str | bytes], depth: int, source: str, parent: int | None) -> None:
+        """Parse one file's lines, starting with its implicit ``Host *``
+        rule (inside rule ``parent`` when the file is included)."""
+        current = self._open({"host": ["*"]}, parent)
+        for number, raw in enumerate(lines, 1):
+            text = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+            stripped = text.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            m = _KEYWORD.match(text)
+            if m is None:
+                raise ConfigParseError(f"Unparsable line {stripped}")
+            key = m.group(1).lower()
+            rest = text[m.end() :].strip()
+            if key in RAW_KEYS:
+                if not rest:
+                    raise ConfigParseError(f"Unparsable line {stripped}")
+                value: str | None = _raw_value(rest)
+                if key == "proxycommand" and rest.lower() == "none":
+                    value = None
+                _store(current["config"], key, value)
+                continue
+            try:
+                args = _split_args(rest, number)
+            except ConfigParseError:
+                what = "host" if key == "host" else "line"
+                raise ConfigParseError(f"Unparsable {what} {rest if key == 'host' else stripped}") from None
+            if not args:
+                raise ConfigParseError(f"Unparsable line {stripped}")
+            if key == "host":
+                current = self._open({"host": args}, parent)
+            elif key == "match":
+                current = self._open({"matches": _parse_match(args)}, parent)
+            elif key == "include":
+                if depth >= _MAX_INCLUDE_DEPTH:
+                    raise ConfigParseError(f"{source} line {number}: Include nested too deeply")
+                enclosing = len(self.rules) - 1
+                for path in _include_paths(args):
+                    try:
+                        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                            self.parse(f, depth + 1, path, enclosing)
+                    except OSError as e:
+                        log.debug("cannot read included config %s: %s", path, e)
+                # the rest of the enclosing block applies as the block does
+                current = self._open({"host": ["*"]}, enclosing)
+            else:
+                _store(current["config"], key, " ".join(args))
+
+    def _open(self, condition: Rule, parent: int | None) -> Rule:
+        """Append a new rule with ``condition`` and return it."""
+        rule: Rule = {"config": {}, **condition}
+        if parent is not None:
+            rule["parent"] = parent
+        self.rules.append(rule)
+        return rule
+
+
+def _store(config: dict[str, Any], key: str, value: str | None) -> None:
+    """Record an option in a rule: the first value wins, list options
+    accumulate."""
+    if key in LIST_KEYS:
+        if value is not None:
+            config.setdefault(key, []).append(value)
+    elif key not in config:
+        config[key] = value
+
+
+def _parse_match(args: list[str]) -> list[dict[str, Any]]:
+    """The criteria of a Match line (paramiko's layout), checked for known
+    names and arguments."""
+    criteria: list[dict[str, Any]] = []
     i = 0
     while i < len(args):
         word = args[i]
@@ -232,39 +264,33 @@ def _parse_match(args: list[str], line: int) -> tuple[_Criterion, ...]:
         name = (word[1:] if negate else word).lower()
         i += 1
         if name in _MATCH_NO_ARG:
-            if name == "all" and (len(args) > i or any(c.name not in ("canonical", "final") for c in criteria)):
-                raise ConfigParseError(f"line {line}: Match 'all' must stand alone or follow canonical/final")
-            criteria.append(_Criterion(negate, name, None))
+            if name == "all":
+                later = [w.lstrip("!").lower() for w in args[i:]]
+                if later and all(w in ("canonical", "final") for w in later):
+                    raise ConfigParseError("Match does not allow 'all' before 'canonical'")
+                if later or any(c["type"] not in ("canonical", "final") for c in criteria):
+                    raise ConfigParseError("Match does not allow 'all' mixed with anything but 'canonical'")
+            criteria.append({"type": name, "param": None, "negate": negate})
         elif name in _MATCH_WITH_ARG:
             if i >= len(args):
-                raise ConfigParseError(f"line {line}: Match {name} needs an argument")
-            criteria.append(_Criterion(negate, name, args[i]))
+                raise ConfigParseError(f"Missing parameter to Match '{name}' keyword")
+            criteria.append({"type": name, "param": args[i], "negate": negate})
             i += 1
         else:
-            raise ConfigParseError(f"line {line}: unsupported Match criterion {word!r}")
-    return tuple(criteria)
+            raise ConfigParseError(f"Unsupported Match keyword {word!r}")
+    return criteria
 
 
-def _include(args: list[str], depth: int, line: int) -> tuple[_Entry, ...]:
-    """Read the files an Include names (globbed, lexical order, missing files
-    ignored) and parse them."""
-    if depth >= _MAX_INCLUDE_DEPTH:
-        raise ConfigParseError(f"line {line}: Include nested too deeply")
-    entries: list[_Entry] = []
+def _include_paths(args: list[str]) -> list[str]:
+    """The files an Include names: relative to ``~/.ssh``, globbed, in
+    lexical order, directories skipped."""
+    paths: list[str] = []
     for arg in args:
         path = os.path.expanduser(arg)
         if not os.path.isabs(path):
             path = os.path.join(os.path.expanduser("~/.ssh"), path)
-        for name in sorted(glob.glob(path)):
-            if os.path.isdir(name):
-                continue
-            try:
-                with open(name, encoding="utf-8", errors="surrogateescape") as f:
-                    # each file starts active: a block of its own
-                    entries.append(_Include(_parse_lines(f, depth + 1, name), line))
-            except OSError as e:
-                log.debug("cannot read included config %s: %s", name, e)
-    return tuple(entries)
+        paths.extend(name for name in sorted(glob.glob(path)) if not os.path.isdir(name))
+    return paths
 
 
 # -- matching ----------------------------------------------------------------
@@ -331,19 +357,24 @@ class SSHConfig:
     """A parsed set of OpenSSH client configuration files.
 
     Call ``parse`` once per file, user file first (as ``ssh`` reads them), then
-    ``lookup(hostname)`` for the options that apply to a host.
+    ``lookup(hostname)`` for the options that apply to a host. The parsed
+    rules are ``_config`` (paramiko's layout, see the comment above
+    ``Rule``); assigning a copy of another config's ``_config`` gives a
+    config that answers the same way.
     """
 
     #: Seconds a ``Match exec`` command may run before it counts as false.
     EXEC_TIMEOUT = 10.0
 
+    TOKENS_BY_CONFIG_KEY = TOKENS_BY_CONFIG_KEY
+
     def __init__(self) -> None:
         """An empty configuration (``lookup`` gives only ``hostname``)."""
-        self._entries: list[_Entry] = []
+        self._config: list[Rule] = []
 
     def __repr__(self) -> str:
-        """How many top-level entries have been parsed."""
-        return f"<SSHConfig {len(self._entries)} entries>"
+        """How many rules have been parsed."""
+        return f"<SSHConfig {len(self._config)} rules>"
 
     # -- construction ----------------------------------------------------------
 
@@ -369,25 +400,23 @@ class SSHConfig:
         """Read one configuration file's lines and add them (after anything
         parsed before, which therefore takes precedence).
 
+        Nothing is added if a line cannot be parsed.
+
         :raises ConfigParseError: for a line that cannot be parsed.
         """
         source = str(getattr(file_obj, "name", "<config>"))
-        self._entries.extend(_parse_lines(file_obj, 0, source))
+        rules = list(self._config)
+        _Parser(rules).parse(file_obj, 0, source, None)
+        self._config[len(self._config) :] = rules[len(self._config) :]
 
     # -- queries ---------------------------------------------------------------
 
     def get_hostnames(self) -> set[str]:
-        """Every pattern named on a ``Host`` line (included files too)."""
+        """Every pattern named on a ``Host`` line (included files too), with
+        the ``*`` of the lines before the first Host, as paramiko gives."""
         names: set[str] = set()
-
-        def walk(entries: Iterable[_Entry]) -> None:
-            for entry in entries:
-                if isinstance(entry, _Host):
-                    names.update(entry.patterns)
-                elif isinstance(entry, _Include):
-                    walk(entry.entries)
-
-        walk(self._entries)
+        for rule in self._config:
+            names.update(rule.get("host", ()))
         return names
 
     def lookup(self, hostname: str) -> SSHConfigDict:
@@ -404,29 +433,31 @@ class SSHConfig:
         local_user = _local_user()
         ctx = _Context(original=hostname, host=hostname, local_user=local_user)
         options = SSHConfigDict()
-        self._apply(self._entries, options, ctx, final=False, never=False)
+        self._apply(options, ctx, final=False)
         host = hostname
         if options.get("hostname") is not None:
-            host = _expand(str(options["hostname"]), "%h", {"h": hostname})
+            host = _expand(str(options["hostname"]), "h", {"h": hostname})
         canon = str(options.get("canonicalizehostname", "no")).lower()
         if canon in ("yes", "always"):
-            proxied = options.get("proxycommand") or options.get("proxyjump", "none").lower() != "none"
+            proxied = options.get("proxycommand") or str(options.get("proxyjump", "none")).lower() != "none"
             if canon == "always" or not proxied:
                 domains = str(options.get("canonicaldomains", "")).split()
-                host = self.canonicalize(host, options, domains) or host
+                host = self.canonicalize(host, options, domains)
             ctx.want_final = True
         ctx.host = host
         if ctx.want_final:
             options["hostname"] = host
-            self._apply(self._entries, options, ctx, final=True, never=False)
+            self._apply(options, ctx, final=True)
         options["hostname"] = host
         return self._finish(options, ctx)
 
-    def canonicalize(self, hostname: str, options: SSHConfigDict, domains: list[str]) -> str | None:
-        """The first ``hostname.domain`` that resolves, for CanonicalizeHostname.
+    def canonicalize(self, hostname: str, options: SSHConfigDict, domains: list[str]) -> str:
+        """The first ``hostname.domain`` that resolves, for CanonicalizeHostname
+        (looked up in the ``AddressFamily`` the options ask for).
 
-        ``None`` if the name needs no canonicalizing (too many dots, an
-        address, already canonical) or nothing resolved and fallback is on.
+        ``hostname`` itself if it needs no canonicalizing (too many dots, an
+        address), or nothing resolved and fallback is on; an absolute name
+        (``host.``) loses its trailing dot.
 
         :raises CouldNotCanonicalize: nothing resolved and
             CanonicalizeFallbackLocal is no.
@@ -438,84 +469,95 @@ class SSHConfig:
         except ValueError:
             raise ConfigParseError(f"CanonicalizeMaxDots is not a number: {options['canonicalizemaxdots']!r}") from None
         if hostname.count(".") > max_dots or _is_address(hostname):
-            return None
+            return hostname
+        family = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}.get(
+            str(options.get("addressfamily", "any")).lower(), socket.AF_UNSPEC
+        )
         for domain in domains:
             candidate = f"{hostname}.{domain}"
             try:
-                socket.getaddrinfo(candidate, None)
+                socket.getaddrinfo(candidate, None, family)
             except (OSError, UnicodeError):
                 continue
             return candidate
         if str(options.get("canonicalizefallbacklocal", "yes")).lower() == "no":
             raise CouldNotCanonicalize(hostname)
-        return None
+        return hostname
 
     # -- evaluation --------------------------------------------------------------
 
-    def _apply(
-        self, entries: Iterable[_Entry], options: SSHConfigDict, ctx: _Context, final: bool, never: bool
-    ) -> None:
-        """Walk the entries, keeping the first value of each option found in an
-        active block (a file starts active unless included from an inactive one)."""
-        active = not never
-        for entry in entries:
-            if isinstance(entry, _Option):
-                if active:
-                    _set_option(options, entry.key, entry.value)
-            elif isinstance(entry, _Host):
-                active = not never and _match_list(ctx.host, entry.patterns)
-            elif isinstance(entry, _Match):
-                active = self._match(entry, options, ctx, final, never)
-            else:
-                self._apply(entry.entries, options, ctx, final, never or not active)
+    def _apply(self, options: SSHConfigDict, ctx: _Context, final: bool) -> None:
+        """One pass over the rules, keeping the first value of each option
+        from the rules that apply. A rule inside an Include applies only if
+        the rule it was included from does (its own Match is then not even
+        evaluated, so no ``exec`` runs)."""
+        applies: list[bool] = []
+        for index, rule in enumerate(self._config):
+            parent = rule.get("parent")
+            ok = parent is None or (isinstance(parent, int) and 0 <= parent < index and applies[parent])
+            if ok:
+                if "matches" in rule:
+                    ok = self._match(rule["matches"], options, ctx, final, index)
+                else:
+                    ok = _match_list(ctx.host, rule.get("host", ()))
+            applies.append(ok)
+            if ok:
+                for key, value in rule.get("config", {}).items():
+                    _set_option(options, key, value)
 
-    def _match(self, entry: _Match, options: SSHConfigDict, ctx: _Context, final: bool, never: bool) -> bool:
+    def _match(
+        self, criteria: list[dict[str, Any]], options: SSHConfigDict, ctx: _Context, final: bool, index: int
+    ) -> bool:
         """Evaluate a Match line against the options known so far."""
         if final:
             host = str(options.get("hostname", ctx.host))
         elif options.get("hostname") is not None:
-            host = _expand(str(options["hostname"]), "%h", {"h": ctx.original})
+            host = _expand(str(options["hostname"]), "h", {"h": ctx.original})
         else:
             host = ctx.original
         user = str(options.get("user", ctx.local_user))
-        result = not never
-        for crit in entry.criteria:
-            name = crit.name
+        result = True
+        for crit in criteria:
+            name = str(crit.get("type", "")).lower()
+            param = str(crit.get("param") or "")
+            negate = bool(crit.get("negate"))
             if name == "all":
                 ok = True
             elif name in ("canonical", "final"):
-                if name == "final" and not crit.negate:
+                if name == "final" and not negate:
                     ctx.want_final = True
                 ok = final
             elif name == "host":
-                ok = _match_list(host, (crit.arg or "").split(","), ignore_case=True)
+                ok = _match_list(host, param.split(","), ignore_case=True)
             elif name == "originalhost":
-                ok = _match_list(ctx.original, (crit.arg or "").split(","), ignore_case=True)
+                ok = _match_list(ctx.original, param.split(","), ignore_case=True)
             elif name == "user":
-                ok = _match_list(user, (crit.arg or "").split(","))
+                ok = _match_list(user, param.split(","))
             elif name == "localuser":
-                ok = _match_list(ctx.local_user, (crit.arg or "").split(","))
-            else:  # exec: only run when everything before it matched
+                ok = _match_list(ctx.local_user, param.split(","))
+            elif name == "exec":  # only run when everything before it matched
                 if not result:
                     continue
-                tokens = self._tokens(options, ctx, host)
-                ok = self._run_exec(crit.arg or "", tokens, entry.line)
-            if ok == crit.negate:
+                ok = self._run_exec(param, self._tokens(options, ctx, host), index)
+            else:  # a criterion we do not know (an assigned rule) never matches
+                ok = False
+            if ok == negate:
                 result = False
         return result
 
-    def _run_exec(self, command: str, tokens: dict[str, str], line: int) -> bool:
+    def _run_exec(self, command: str, tokens: dict[str, str], index: int) -> bool:
         """Run a ``Match exec`` command through the shell: true on exit 0.
 
         Token values that would smuggle shell syntax in (a hostname such as
         ``x;rm -rf ~``) make the criterion false instead of running anything.
         """
-        used = set(re.findall(r"%(.)", command)) - {"%"}
+        allowed = _token_letters(self.TOKENS_BY_CONFIG_KEY.get("match-exec", []))
+        used = set(re.findall(r"%(.)", command)) & set(allowed)
         unsafe = [c for c in used if c in tokens and not _SHELL_SAFE.fullmatch(tokens[c])]
         if unsafe:
-            log.warning("config line %d: not running Match exec with unsafe %%%s", line, unsafe[0])
+            log.warning("config rule %d: not running Match exec with unsafe %%%s", index, unsafe[0])
             return False
-        cmd = _expand(command, _PATH_TOKENS, tokens)
+        cmd = _expand(command, allowed, tokens)
         shell = os.environ.get("SHELL") or "/bin/sh"
         try:
             proc = subprocess.run(
@@ -527,10 +569,10 @@ class SSHConfig:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            log.warning("config line %d: Match exec timed out: %s", line, cmd)
+            log.warning("config rule %d: Match exec timed out: %s", index, cmd)
             return False
         except OSError as e:
-            log.warning("config line %d: Match exec failed: %s", line, e)
+            log.warning("config rule %d: Match exec failed: %s", index, e)
             return False
         return proc.returncode == 0
 
@@ -558,31 +600,42 @@ class SSHConfig:
     def _finish(self, options: SSHConfigDict, ctx: _Context) -> SSHConfigDict:
         """Expand ``~`` and ``%`` tokens in the options that take them."""
         tokens = self._tokens(options, ctx, str(options["hostname"]))
-        for key, allowed in TOKENS_BY_KEY.items():
-            if key == "hostname" or key not in options or options[key] is None:
+        for key, accepted in self.TOKENS_BY_CONFIG_KEY.items():
+            if key in ("hostname", "match-exec") or options.get(key) is None:
                 continue
+            allowed = _token_letters(accepted)
+            tilde = "~" in accepted
             value = options[key]
             if isinstance(value, list):
-                options[key] = [self._expand_one(key, str(v), allowed, tokens) for v in value]
+                options[key] = [_expand_one(str(v), allowed, tilde, tokens) for v in value]
             else:
-                options[key] = self._expand_one(key, str(value), allowed, tokens)
+                options[key] = _expand_one(str(value), allowed, tilde, tokens)
         return options
 
-    @staticmethod
-    def _expand_one(key: str, value: str, allowed: str, tokens: dict[str, str]) -> str:
-        """One option value with '~' (path options) and tokens expanded."""
-        if key in TILDE_KEYS:
-            value = _expand_tilde(value)
-        return _expand(value, allowed, tokens)
+
+def _token_letters(accepted: Iterable[str]) -> str:
+    """The letters of the ``%x`` entries of a TOKENS_BY_CONFIG_KEY list."""
+    return "".join(t[1:] for t in accepted if len(t) == 2 and t[0] == "%")
 
 
-def _set_option(options: SSHConfigDict, key: str, value: str | None) -> None:
+def _expand_one(value: str, allowed: str, tilde: bool, tokens: dict[str, str]) -> str:
+    """One option value with '~' (if the option takes it) and tokens expanded."""
+    if tilde:
+        value = _expand_tilde(value)
+    return _expand(value, allowed, tokens)
+
+
+def _set_option(options: SSHConfigDict, key: str, value: Any) -> None:
     """Record an option: the first value wins; list options accumulate
-    (without repeating a value, as a final pass re-reads the same lines)."""
-    if key in LIST_KEYS:
+    (without repeating a value, as a final pass re-reads the same lines).
+    Lists are copied, so a lookup never shares them with ``_config``."""
+    if isinstance(value, list) or key in LIST_KEYS:
         values = options.setdefault(key, [])
-        if value is not None and value not in values:
-            values.append(value)
+        if not isinstance(values, list):
+            return
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and item not in values:
+                values.append(item)
     elif key not in options:
         options[key] = value
 

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ssh_wire import ChannelException, SSHException, format_binary
+from ssh_wire import ChannelException, Message, SSHException, format_binary
 
 from .channel import Channel
 from .protocol import events as ev
@@ -107,7 +107,8 @@ class DriverMixin:
     _username: str | None
     _global_replies: deque[list[Any]]
     _tcp_handler: Callable[..., None] | None
-    _forward_agent_handler: Callable[[Channel], None] | None
+    _forward_agent_handler: Callable[[Channel], object] | None
+    _x11_handler: Callable[[Channel, tuple[str, int]], object] | None
     _keepalive: float
     _keepalive_thread: threading.Thread | None
     _last_sent: float
@@ -149,7 +150,8 @@ class DriverMixin:
     # an event other than data, another thread needs it, or nobody has led
     # for ``PARK_IDLE``.
 
-    def _run(self) -> None:
+    def _read_loop(self) -> None:
+        """The reader thread's loop (``Transport.run``)."""
         core = self._core
         assert core is not None
         sock = self.sock
@@ -510,6 +512,23 @@ class DriverMixin:
                     agent_handler(chan)
                 except Exception:
                     self.logger.exception("agent forwarding handler failed")
+            return
+        x11_handler = self._x11_handler
+        if e.kind == "x11" and x11_handler is not None:
+            # Only after Channel.request_x11 (which sets a handler, or one that queues for accept).
+            try:
+                m = Message(e.data, strict=True)
+                origin = (m.get_text(), m.get_int())
+            except SSHException:
+                self._finish_open(e, 1, queue=False)
+                return
+            chan = self._finish_open(e, 0, queue=False)
+            if chan is not None:
+                chan.origin_addr = origin
+                try:
+                    x11_handler(chan, origin)
+                except Exception:
+                    self.logger.exception("x11 forwarding handler failed")
             return
         self._finish_open(e, 1, queue=False)
 

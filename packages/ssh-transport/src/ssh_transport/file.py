@@ -31,6 +31,8 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ssh_wire import ClosingContextManager
+
 __all__ = ["BufferedFile", "FileClosedError"]
 
 # What readline/readlines/iteration give: ``str`` in text mode, ``bytes`` in
@@ -48,7 +50,7 @@ class FileClosedError(OSError, ValueError):
     """
 
 
-class BufferedFile:
+class BufferedFile(ClosingContextManager):
     """Reusable base class that implements Python file semantics (buffered
     reads, readline, iteration, buffered or line-buffered writes) on top of a
     subclass's raw ``_read``/``_write``."""
@@ -181,12 +183,17 @@ class BufferedFile:
         return buf
 
     def _fill(self, size: int) -> bytes:
-        """One call to the subclass's ``_read``; ``b""`` at end of file."""
+        """One call to the subclass's ``_read``; ``b""`` at end of file.
+
+        Any zero-length answer ends the read, judged by ``len`` rather than
+        truth: a stand-in object that is truthy but empty (a test double for
+        a channel) would otherwise make ``read`` loop and grow forever.
+        """
         try:
             data = self._read(size)
         except EOFError:
             return b""
-        if not data:
+        if data is None or len(data) == 0:
             return b""
         self._realpos += len(data)
         return data

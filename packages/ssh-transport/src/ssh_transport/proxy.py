@@ -7,9 +7,16 @@ proxy helper) instead of a TCP socket. Hand it to ``Transport`` or to
 
 The command runs as OpenSSH runs it: ``$SHELL -c "exec COMMAND"`` (``/bin/sh``
 without ``$SHELL``), so quoting, redirections and pipes behave as in
-``ssh_config``. Reads honour ``settimeout``; a program that exits with an
-error (or cannot be written to) raises ``ProxyCommandFailure`` with what it
-wrote to stderr.
+``ssh_config``. As in paramiko, ``cmd`` is the command split into words
+(``shlex.split``; unbalanced quotes raise ``ValueError``). Reads honour
+``settimeout``; a program that exits with an error (or cannot be written to)
+raises ``ProxyCommandFailure`` with what it wrote to stderr.
+
+``close`` stops the program, in its own session, and helpers it started with
+it; it signals only a child this object started and has not yet reaped, so a
+replaced ``process`` (a test double whose pid reads as 1, say) or a pid that
+may have been reused is never signalled. That is a deliberate difference from
+paramiko, which sends SIGTERM to whatever ``process.pid`` holds.
 """
 
 from __future__ import annotations
@@ -17,21 +24,27 @@ from __future__ import annotations
 import errno
 import os
 import select
+import shlex
 import signal
 import socket
 import subprocess
 import threading
 import time
 from collections import deque
+from typing import Any
 
-from ssh_wire import ProxyCommandFailure
+from ssh_wire import ClosingContextManager, ProxyCommandFailure
 
 __all__ = ["ProxyCommand"]
 
 _STDERR_KEEP = 8192
 
+# The real class, kept before anything can patch ``subprocess.Popen``: only
+# an instance of it that this module created is ever signalled.
+_REAL_POPEN = subprocess.Popen
 
-class ProxyCommand:
+
+class ProxyCommand(ClosingContextManager):
     """A subprocess speaking the SSH stream on its stdin/stdout, usable where
     a socket is expected (``send``, ``sendall``, ``recv``, ``recv_into``,
     ``settimeout``, ``close``)."""
@@ -42,17 +55,22 @@ class ProxyCommand:
     def __init__(self, command_line: str) -> None:
         """Start ``command_line`` through the shell.
 
+        :raises ValueError: the command has unbalanced quotes.
         :raises ProxyCommandFailure: if the program cannot be started.
         """
-        self.cmd = command_line
+        #: The command split into words, as paramiko keeps it.
+        self.cmd: list[str] = shlex.split(command_line)
+        #: The command line as given (what runs, and what errors name).
+        self.command_line = command_line
         self.timeout: float | None = None
-        self._closed = False
+        self._close_called = False
         self._lock = threading.Lock()
         self._stderr: deque[bytes] = deque()
         self._stderr_size = 0
+        self._stderr_thread: threading.Thread | None = None
         shell = os.environ.get("SHELL") or "/bin/sh"
         try:
-            self.process = subprocess.Popen(
+            self.process: Any = subprocess.Popen(
                 [shell, "-c", f"exec {command_line}"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -62,26 +80,37 @@ class ProxyCommand:
             )
         except OSError as e:
             raise ProxyCommandFailure(command_line, e.strerror or str(e)) from e
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._wfd = self.process.stdin.fileno()
-        self._rfd = self.process.stdout.fileno()
-        # non-blocking pipes: every wait goes through select, so timeouts hold
-        os.set_blocking(self._wfd, False)
-        os.set_blocking(self._rfd, False)
-        self._stderr_thread = threading.Thread(target=self._drain_stderr, name="proxycommand-stderr", daemon=True)
-        self._stderr_thread.start()
+        # what we started, if it is a real child process (None when
+        # subprocess.Popen has been replaced, e.g. by a test double)
+        self._child: subprocess.Popen[bytes] | None = self.process if isinstance(self.process, _REAL_POPEN) else None
+        self._wfd = self._rfd = -1
+        if self._child is not None:
+            assert self._child.stdin is not None and self._child.stdout is not None
+            self._wfd = self._child.stdin.fileno()
+            self._rfd = self._child.stdout.fileno()
+            # non-blocking pipes: every wait goes through poll, so timeouts hold
+            os.set_blocking(self._wfd, False)
+            os.set_blocking(self._rfd, False)
+            self._stderr_thread = threading.Thread(target=self._drain_stderr, name="proxycommand-stderr", daemon=True)
+            self._stderr_thread.start()
 
     def __repr__(self) -> str:
         """The command and whether it still runs."""
-        state = "closed" if self._closed else f"pid {self.process.pid}"
-        return f"<ProxyCommand {self.cmd!r} {state}>"
+        state = "closed" if self._close_called else f"pid {self.process.pid}"
+        return f"<ProxyCommand {self.command_line!r} {state}>"
 
     # -- socket API ----------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
-        """True once ``close`` has been called."""
-        return self._closed
+        """True once ``close`` has been called or the program is known to
+        have exited (as in paramiko)."""
+        return self._close_called or getattr(self.process, "returncode", None) is not None
+
+    @property
+    def _closed(self) -> bool:
+        """``closed`` under the name sockets use (paramiko's Transport reads it)."""
+        return self.closed
 
     def settimeout(self, timeout: float | None) -> None:
         """Seconds ``recv``/``send`` wait before raising ``socket.timeout``
@@ -105,6 +134,8 @@ class ProxyCommand:
         self._check_open()
         if not len(content):
             return 0
+        if self._child is None:
+            return self._send_to_stand_in(content)
         while True:
             self._wait(self._wfd, for_write=True)
             try:
@@ -129,6 +160,8 @@ class ProxyCommand:
         :raises ProxyCommandFailure: the program exited with an error.
         """
         self._check_open()
+        if self._child is None:
+            return self._recv_from_stand_in(size)
         while True:
             self._wait(self._rfd, for_write=False)
             try:
@@ -137,7 +170,7 @@ class ProxyCommand:
             except BlockingIOError:
                 continue
             except OSError as e:
-                if self._closed:
+                if self._close_called:
                     return b""
                 raise self._failure(e.strerror or str(e)) from e
         if not data and size:
@@ -164,19 +197,25 @@ class ProxyCommand:
             self.close()
 
     def close(self) -> None:
-        """Stop the program (SIGTERM, then SIGKILL) and close the pipes."""
+        """Stop the program (SIGTERM, then SIGKILL) and close the pipes.
+
+        Only the child this object started is signalled, and only while it
+        has not been reaped; anything else in ``process`` is left alone.
+        """
         with self._lock:
-            if self._closed:
+            if self._close_called:
                 return
-            self._closed = True
-        proc = self.process
+            self._close_called = True
+        proc = self._child
+        if proc is None or self.process is not proc:
+            return
         # the program runs in its own session: signal its whole process group
         # so helpers it started do not outlive it
-        self._signal_group(signal.SIGTERM)
+        self._stop(proc, signal.SIGTERM)
         try:
             proc.wait(self.CLOSE_TIMEOUT)
         except subprocess.TimeoutExpired:
-            self._signal_group(signal.SIGKILL)
+            self._stop(proc, signal.SIGKILL)
             try:
                 proc.wait(self.CLOSE_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -187,7 +226,8 @@ class ProxyCommand:
                     pipe.close()
                 except OSError:
                     pass
-        self._stderr_thread.join(self.CLOSE_TIMEOUT)
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(self.CLOSE_TIMEOUT)
         if proc.stderr is not None:
             proc.stderr.close()
 
@@ -202,23 +242,51 @@ class ProxyCommand:
     def __del__(self) -> None:
         """Do not leave the program running when the object is dropped."""
         try:
-            if not getattr(self, "_closed", True):
+            if not getattr(self, "_close_called", True):
                 self.close()
         except Exception:
             pass
 
     # -- internals -------------------------------------------------------------------
 
-    def _signal_group(self, sig: int) -> None:
-        """Send ``sig`` to the program's process group (it leads it)."""
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
+        """Send ``sig`` to our child's process group, but only while the
+        child is unreaped (so its pid, which is also the group's id since it
+        leads its own session, cannot belong to anyone else)."""
+        if proc.poll() is not None:
+            return
+        pid = proc.pid
+        if type(pid) is not int or pid <= 1:
+            return
         try:
-            os.killpg(self.process.pid, sig)
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, sig)
+            else:
+                proc.send_signal(sig)
         except (ProcessLookupError, PermissionError):
             pass
 
+    def _send_to_stand_in(self, content: bytes | bytearray | memoryview) -> int:
+        """``send`` when ``process`` is not a child we started (an object
+        with ``stdin``/``stdout`` files standing in for one)."""
+        try:
+            self.process.stdin.write(bytes(content))
+        except OSError as e:
+            raise self._failure(e.strerror or str(e)) from e
+        return len(content)
+
+    def _recv_from_stand_in(self, size: int) -> bytes:
+        """``recv`` when ``process`` is not a child we started."""
+        try:
+            data = self.process.stdout.read(size)
+        except OSError as e:
+            raise self._failure(e.strerror or str(e)) from e
+        return bytes(data or b"")
+
     def _check_open(self) -> None:
         """Raise the error a closed socket raises."""
-        if self._closed:
+        if self._close_called:
             raise OSError(errno.EBADF, "ProxyCommand is closed")
 
     def _wait(self, fd: int, for_write: bool) -> None:
@@ -232,12 +300,12 @@ class ProxyCommand:
             try:
                 ready = poller.poll(None if remaining is None else remaining * 1000.0)
             except (OSError, ValueError) as e:
-                if self._closed:
+                if self._close_called:
                     raise OSError(errno.EBADF, "ProxyCommand is closed") from e
                 raise self._failure(str(e)) from e
             if ready:
                 if ready[0][1] & select.POLLNVAL:
-                    if self._closed:
+                    if self._close_called:
                         raise OSError(errno.EBADF, "ProxyCommand is closed")
                     raise self._failure("pipe closed")
                 return
@@ -247,7 +315,7 @@ class ProxyCommand:
     def _drain_stderr(self) -> None:
         """Keep the last few KiB the program writes to stderr (so it never
         blocks on a full pipe and errors can be reported)."""
-        stream = self.process.stderr
+        stream = self._child.stderr if self._child is not None else None
         if stream is None:
             return
         try:
@@ -265,10 +333,10 @@ class ProxyCommand:
     def _check_exit(self) -> None:
         """At end of output: raise if the program failed (it normally exits
         right after closing stdout)."""
-        if self._closed:
+        if self._close_called or self._child is None:
             return
         try:
-            code = self.process.wait(1.0)
+            code = self._child.wait(1.0)
         except subprocess.TimeoutExpired:
             return
         if code != 0:
@@ -276,8 +344,9 @@ class ProxyCommand:
 
     def _failure(self, reason: str) -> ProxyCommandFailure:
         """A ProxyCommandFailure with the reason and the program's stderr."""
-        self._stderr_thread.join(0.5)
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(0.5)
         text = b"".join(self._stderr).decode("utf-8", "replace").strip()
         if text:
             reason = f"{reason}: {text}"
-        return ProxyCommandFailure(self.cmd, reason)
+        return ProxyCommandFailure(self.command_line, reason)

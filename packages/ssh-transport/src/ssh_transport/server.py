@@ -122,7 +122,7 @@ class ServerInterface:
         return False
 
     def check_channel_x11_request(
-        self, channel: Channel, single_connection: bool, auth_protocol: str, auth_cookie: str, screen_number: int
+        self, channel: Channel, single_connection: bool, auth_protocol: str, auth_cookie: bytes, screen_number: int
     ) -> bool:
         """Allow X11 forwarding on ``channel``?"""
         return False
@@ -139,6 +139,22 @@ class ServerInterface:
 
     def check_channel_env_request(self, channel: Channel, name: bytes, value: bytes) -> bool:
         """Allow setting environment variable ``name``?"""
+        return False
+
+    def check_auth_gssapi_with_mic(
+        self, username: str, gss_authenticated: int = AUTH_FAILED, cc_file: Any = None
+    ) -> int:
+        """GSS-API user auth (older paramiko's hook). GSS-API is not
+        supported, so it is never offered or called; kept so subclasses
+        that call ``super()`` keep working."""
+        return AUTH_FAILED
+
+    def check_auth_gssapi_keyex(self, username: str, gss_authenticated: int = AUTH_FAILED, cc_file: Any = None) -> int:
+        """GSS-API key exchange auth (older paramiko's hook; never called, see above)."""
+        return AUTH_FAILED
+
+    def enable_auth_gssapi(self) -> bool:
+        """Whether to offer GSS-API auth: never (not supported)."""
         return False
 
     def get_banner(self) -> tuple[str | None, str | None]:

@@ -169,11 +169,12 @@ class ServerSideMixin:
         if kind == "subsystem":
             return bool(self._hook("check_channel_subsystem_request", False, chan, a[0]))
         if kind == "pty-req":
+            # the terminal name and modes arrive as bytes, as paramiko hands them over
             return bool(self._hook("check_channel_pty_request", False, chan, *a))
         if kind == "window-change":
             return bool(self._hook("check_channel_window_change_request", False, chan, *a))
         if kind == "env":
-            return bool(self._hook("check_channel_env_request", False, chan, a[0], a[1]))
+            return bool(self._hook("check_channel_env_request", False, chan, *a))
         if kind == "x11-req":
             return bool(self._hook("check_channel_x11_request", False, chan, *a))
         if kind == "auth-agent-req@openssh.com":
@@ -194,8 +195,6 @@ class ServerSideMixin:
             port = m.get_int()
             self._hook("cancel_port_forward_request", None, address, port)
             return True, b""
-        if e.name.startswith("keepalive@"):
-            return False, b""
         ok = self._hook("check_global_request", False, e.name, m)
         if isinstance(ok, (tuple, list)):
             return True, Message().add(*ok).asbytes()

@@ -1,7 +1,10 @@
 """``Transport``: the threaded driver around the protocol core, and the
 paramiko-compatible public API (client and server).
 
-The transport owns the socket and one reader thread. The reader feeds bytes
+A ``Transport`` is itself a ``threading.Thread``, as paramiko's is: its
+``run()`` is the reader loop, started once by ``start_client``/``start_server``
+(``is_alive()``, ``join()``, ``daemon``, ``name`` and ``stop_thread()`` work as
+code written for paramiko expects). The reader feeds bytes
 to ``SSHProtocol`` and turns its events into state that blocking API calls
 wait for (each on a condition of the one transport lock). Writes are ordered
 by the core and go out through ``_flush``, which any thread may call: one
@@ -23,15 +26,25 @@ from typing import Any
 
 from ssh_wire import (
     DISCONNECT_BY_APPLICATION,
+    AuthenticationException,
+    BadAuthenticationType,
+    ChannelException,
+    IncompatiblePeer,
     Message,
     SSHException,
 )
 
 from .channel import Channel
-from .client_auth import ClientAuthMixin
+from .client_auth import ClientAuthMixin, InteractiveHandler
 from .driver import DriverMixin
 from .protocol import events as ev
-from .protocol.constants import DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE
+from .protocol.ciphers import CIPHERS
+from .protocol.constants import (
+    DEFAULT_MAX_PACKET_SIZE,
+    DEFAULT_WINDOW_SIZE,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_SUCCEEDED,
+)
 from .protocol.core import REKEY_BYTES, SSHProtocol
 from .protocol.negotiation import AlgorithmPreferences, key_type_of
 from .security import SecurityOptions
@@ -47,7 +60,7 @@ _DISABLED_KEYS = {
 }
 
 
-def _connect(target: str | tuple[str, int]) -> socket.socket:
+def _split_address(target: str | tuple[str, int]) -> tuple[str, int]:
     if isinstance(target, str):
         host, _, port_text = target.rpartition(":")
         if not host:
@@ -56,15 +69,30 @@ def _connect(target: str | tuple[str, int]) -> socket.socket:
             port = int(port_text)
         except ValueError as exc:
             raise SSHException(f"bad address {target!r}") from exc
-    else:
-        host, port = target[0], int(target[1])
-    return socket.create_connection((host, port))
+        return host, port
+    return target[0], int(target[1])
 
 
-class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
+def _connect(host: str, port: int) -> socket.socket:
+    try:
+        return socket.create_connection((host, port))
+    except OSError as exc:
+        raise SSHException(f"Unable to connect to {host}: {exc}") from exc
+
+
+def _no_gss(what: str, requested: bool) -> None:
+    """GSS-API (Kerberos) is not implemented: accept False, refuse True loudly."""
+    if requested:
+        raise SSHException(f"{what}=True: GSS-API (Kerberos) authentication and key exchange are not supported")
+
+
+class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin):
     """An SSH session over a socket: negotiates encryption, authenticates, and
     multiplexes channels. Works as a client (``start_client``/``connect``) or a
-    server (``add_server_key`` + ``start_server``)."""
+    server (``add_server_key`` + ``start_server``).
+
+    It is the thread that reads the socket (a daemon thread, started once by
+    ``start_client``/``start_server``), as paramiko's ``Transport`` is."""
 
     _modulus_pack: dict[int, list[tuple[int, int]]] | None = None
 
@@ -73,21 +101,38 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         sock: Any,
         default_window_size: int = DEFAULT_WINDOW_SIZE,
         default_max_packet_size: int = DEFAULT_MAX_PACKET_SIZE,
-        gss_kex: bool = False,
-        gss_deleg_creds: bool = True,
         disabled_algorithms: dict[str, Any] | None = None,
         server_sig_algs: bool = True,
         strict_kex: bool = True,
+        packetizer_class: Any = None,
+        *,
+        gss_kex: bool = False,
+        gss_deleg_creds: bool = True,
     ) -> None:
         """Wrap ``sock`` (a socket or socket-like object), or connect to
         ``(host, port)`` / ``"host:port"``.
 
+        ``disabled_algorithms`` maps a category ("ciphers", "macs", "keys",
+        "kex", "compression", "pubkeys") to names never to offer or accept.
         ``strict_kex=False`` stops offering strict kex (the Terrapin
         counter-measure, on only when both sides offer it); keep the default
         unless a peer breaks on it. ``server_sig_algs=False`` makes a server
-        skip the EXT_INFO message that lists its signature algorithms."""
+        skip the EXT_INFO message that lists its signature algorithms.
+
+        The packet layer is this library's own protocol core, so
+        ``packetizer_class`` can only be None; GSS-API is not supported, so
+        ``gss_kex`` (accepted for code written for older paramiko) can only
+        be False. Anything else raises ``SSHException``."""
+        _no_gss("gss_kex", gss_kex)
+        if packetizer_class is not None:
+            raise SSHException("packetizer_class is not supported: packets are handled by the protocol core")
+        self.hostname: str | None = None
         if isinstance(sock, (str, tuple)):
-            sock = _connect(sock)
+            host, port = _split_address(sock)
+            self.hostname = host
+            sock = _connect(host, port)
+        threading.Thread.__init__(self)
+        self.daemon = True
         self.sock = sock
         if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
             try:
@@ -118,6 +163,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self.server_object: ServerInterface | None = None
         self.server_extensions: dict[str, bytes] = {}
         self.banner: str | None = None
+        self.disabled_algorithms: dict[str, Any] = dict(disabled_algorithms or {})
         self._prefs = AlgorithmPreferences()
         if disabled_algorithms:
             for category, names in disabled_algorithms.items():
@@ -132,6 +178,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self._writer: threading.Thread | None = None
         self._writer_wanted = False
         self._core: SSHProtocol | None = None
+        # the reader thread once started: this transport itself
         self._thread: threading.Thread | None = None
         # leader/follower reading of the socket (see driver.py)
         self._token = threading.Lock()
@@ -163,7 +210,8 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self._global_replies: deque[list[Any]] = deque()
         self._subsystems: dict[str, tuple[type, tuple[Any, ...], dict[str, Any]]] = {}
         self._tcp_handler: Callable[..., None] | None = None
-        self._forward_agent_handler: Callable[[Channel], None] | None = None
+        self._forward_agent_handler: Callable[[Channel], object] | None = None
+        self._x11_handler: Callable[[Channel, tuple[str, int]], object] | None = None
         self._keepalive = 0.0
         self._keepalive_thread: threading.Thread | None = None
         self._last_sent = time.monotonic()
@@ -171,12 +219,52 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         self._closing = False
 
     def __repr__(self) -> str:
-        state = "active" if self.active else "unconnected"
-        if self._core is not None and self._core.negotiated_cipher:
-            state += f" (cipher {self._core.negotiated_cipher})"
+        out = f"<paramiko.Transport at {hex(id(self) & 0xFFFFFFFF)}"
+        if not self.active:
+            return out + " (unconnected)>"
+        cipher = self.local_cipher
+        if cipher:
+            spec = CIPHERS.get(cipher)
+            bits = f", {spec.key_bits} bits" if spec is not None else ""
+            out += f" (cipher {cipher}{bits})"
         if self.is_authenticated():
-            state += " (authenticated)"
-        return f"<ssh_transport.Transport at {hex(id(self))} [{state}] ({len(self._channels)} channels)>"
+            out += f" (active; {len(self._channels)} open channel(s))"
+        elif self.initial_kex_done:
+            out += " (connected; awaiting auth)"
+        else:
+            out += " (connecting)"
+        return out + ">"
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the thread ----------------------------------------------------------
+
+    def run(self) -> None:
+        """The reader loop (the thread's body; started by ``start_client`` or
+        ``start_server``, not to be called directly). Returns when the
+        session ends."""
+        if self._core is None:
+            return  # started by hand without a session: nothing to read
+        self._read_loop()
+
+    def stop_thread(self) -> None:
+        """End the session at once, without a DISCONNECT message, and wait
+        for the reader thread to finish (unless called from it)."""
+        self._shutdown(None, flush=False)
+        self._join_reader()
+
+    def _join_reader(self) -> None:
+        """Wait for the reader thread, unless this thread is the reader or
+        holds the socket for it (it would wait for itself)."""
+        if self.ident is None or self is threading.current_thread():
+            return
+        if self._token_owner == threading.get_ident():
+            return
+        self.join(10)
 
     # -- configuration -----------------------------------------------------
 
@@ -206,6 +294,36 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         """The algorithm preferences of this transport (editable before start)."""
         return SecurityOptions(self)
 
+    @property
+    def preferred_ciphers(self) -> tuple[str, ...]:
+        """The ciphers offered, best first (after ``disabled_algorithms``)."""
+        return self._prefs.ciphers
+
+    @property
+    def preferred_macs(self) -> tuple[str, ...]:
+        """The MACs offered, best first."""
+        return self._prefs.digests
+
+    @property
+    def preferred_keys(self) -> tuple[str, ...]:
+        """The host key algorithms offered, best first."""
+        return self._prefs.key_types
+
+    @property
+    def preferred_pubkeys(self) -> tuple[str, ...]:
+        """The user-key signature algorithms accepted (server) or used (client)."""
+        return tuple(a for a in self._prefs.key_types if a not in self._disabled_pubkeys)
+
+    @property
+    def preferred_kex(self) -> tuple[str, ...]:
+        """The key exchanges offered, best first."""
+        return self._prefs.kex
+
+    @property
+    def preferred_compression(self) -> tuple[str, ...]:
+        """The compression algorithms offered, best first."""
+        return self._prefs.compression
+
     def use_compression(self, compress: bool = True) -> None:
         """Offer zlib compression (zlib@openssh.com, after auth, then zlib)."""
         self._prefs.compression = ("zlib@openssh.com", "zlib", "none") if compress else ("none",)
@@ -229,15 +347,20 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         return self._hexdump
 
     def set_keepalive(self, interval: int) -> None:
-        """Send a keepalive global request after ``interval`` idle seconds (0: never)."""
+        """Send a keepalive global request after ``interval`` idle seconds (0: never).
+        May be called before the session starts (it takes effect then)."""
         with self._lock:
             self._keepalive = float(interval)
-            if interval and self._keepalive_thread is None:
-                self._keepalive_thread = threading.Thread(
-                    target=self._keepalive_loop, name="ssh-transport-keepalive", daemon=True
-                )
-                self._keepalive_thread.start()
+            self._start_keepalive()
             self._cond.notify_all()
+
+    def _start_keepalive(self) -> None:
+        """(Lock held.) Run the keepalive thread if an interval is set and the session is up."""
+        if self._keepalive and self.active and self._keepalive_thread is None:
+            self._keepalive_thread = threading.Thread(
+                target=self._keepalive_loop, name="ssh-transport-keepalive", daemon=True
+            )
+            self._keepalive_thread.start()
 
     def add_server_key(self, key: Any) -> None:
         """Server: add a host key (one per type; the client's preference picks)."""
@@ -267,11 +390,11 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
                 return True
         return False
 
-    def set_subsystem_handler(self, name: str, handler: type, *larg: Any, **kwarg: Any) -> None:
-        """Server: run ``handler(channel, name, server, *larg, **kwarg)`` (a
+    def set_subsystem_handler(self, name: str, handler: type, *args: Any, **kwargs: Any) -> None:
+        """Server: run ``handler(channel, name, server, *args, **kwargs)`` (a
         ``SubsystemHandler``) in its own thread for each request of ``name``."""
         with self._lock:
-            self._subsystems[name] = (handler, larg, kwarg)
+            self._subsystems[name] = (handler, args, kwargs)
 
     def _get_subsystem_handler(self, name: str) -> tuple[type | None, tuple[Any, ...], dict[str, Any]]:
         with self._lock:
@@ -282,6 +405,26 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
     def is_active(self) -> bool:
         """Whether the session is open."""
         return self.active
+
+    @property
+    def initial_kex_done(self) -> bool:
+        """Whether the first key exchange has completed."""
+        return self._kex_count > 0
+
+    @property
+    def session_id(self) -> bytes | None:
+        """The exchange hash of the first key exchange (None before it)."""
+        core = self._core
+        return core.session_id if core is not None else None
+
+    @property
+    def host_key(self) -> Any:
+        """Client: the server's host key once negotiated (else None)."""
+        if self._host_key_blob is None:
+            return None
+        from ssh_keys import key_from_blob
+
+        return key_from_blob(self._host_key_blob)
 
     def is_authenticated(self) -> bool:
         """Whether user authentication has succeeded."""
@@ -363,20 +506,22 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         """Negotiate a session as the client. Blocks until done (raising
         ``SSHException`` on failure) unless ``event`` is given, which is set
         when negotiation ends either way."""
-        self._start("client", event, timeout)
+        self._begin("client", event, timeout)
 
     def start_server(self, event: threading.Event | None = None, server: ServerInterface | None = None) -> None:
         """Negotiate as the server with the host keys added; ``server`` decides
         on auth and channels. Blocks like ``start_client``."""
         if not self._server_keys:
             raise SSHException("No server host keys (add_server_key)")
+        if self._core is not None or self.ident is not None:
+            raise RuntimeError("threads can only be started once")
         self.server_mode = True
         self.server_object = server if server is not None else ServerInterface()
         if self.login_grace_time is not None:
             self._grace_timer = threading.Timer(self.login_grace_time, self._login_grace_expired)
             self._grace_timer.daemon = True
             self._grace_timer.start()
-        self._start("server", event, None)
+        self._begin("server", event, None)
 
     def _login_grace_expired(self) -> None:
         """Hang up on a client that has not authenticated in time."""
@@ -388,9 +533,10 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
             core.disconnect(DISCONNECT_BY_APPLICATION, "login grace time exceeded")
         self._shutdown(SSHException("login grace time exceeded before authentication"), flush=True)
 
-    def _start(self, role: str, event: threading.Event | None, timeout: float | None) -> None:
-        if self._core is not None:
-            raise SSHException("Transport already started")
+    def _begin(self, role: str, event: threading.Event | None, timeout: float | None) -> None:
+        if self._core is not None or self.ident is not None:
+            # as paramiko (whose Transport is a Thread too): one start only
+            raise RuntimeError("threads can only be started once")
         gex = None
         if role == "server" and Transport._modulus_pack:
             from .protocol.moduli import choose_group
@@ -423,8 +569,9 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
             self.sock.settimeout(None)
         with self._lock:
             core.start()
-        self._thread = threading.Thread(target=self._run, name=f"ssh-transport-{role}", daemon=True)
-        self._thread.start()
+            self._start_keepalive()
+        self._thread = self
+        self.start()
         self._flush()
         if event is not None:
             return
@@ -450,7 +597,12 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
     ) -> None:
         """Negotiate, check the server's host key against ``hostkey`` (if
         given; a mismatch closes the session and raises ``SSHException``),
-        then authenticate with ``pkey`` or ``password`` (if given)."""
+        then authenticate with ``pkey`` or ``password`` (if given).
+
+        The ``gss_*`` arguments of older paramiko are accepted; GSS-API is
+        not supported, so ``gss_auth``/``gss_kex`` must stay False."""
+        _no_gss("gss_auth", gss_auth)
+        _no_gss("gss_kex", gss_kex)
         if hostkey is not None:
             self._expected_key_type = hostkey.get_name()
         self.start_client()
@@ -484,9 +636,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
             with self._lock:
                 core.disconnect(DISCONNECT_BY_APPLICATION, "")
         self._shutdown(None, flush=True)
-        t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(10)
+        self._join_reader()
 
     # -- channels --------------------------------------------------------------------
 
@@ -565,6 +715,39 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         asked for agent forwarding."""
         return self.open_channel("auth-agent@openssh.com")
 
+    def set_x11_handler(
+        self, handler: Callable[[Channel, tuple[str, int]], object] | None
+    ) -> Callable[[Channel, tuple[str, int]], object] | None:
+        """Client: accept "x11" channels from the server (after
+        ``Channel.request_x11``) and give each to ``handler(channel,
+        (origin_host, origin_port))``, or to ``accept`` when ``handler`` is
+        None. Returns the previous handler (None if x11 channels were refused)."""
+        with self._lock:
+            previous = self._x11_handler
+            self._x11_handler = handler if handler is not None else self._queue_x11
+        return previous
+
+    def clear_x11_handler(self) -> None:
+        """Client: refuse "x11" channels from the server again."""
+        with self._lock:
+            self._x11_handler = None
+
+    def set_forward_agent_handler(self, handler: Callable[[Channel], object] | None) -> None:
+        """Client: accept "auth-agent@openssh.com" channels from the server
+        (after ``Channel.request_forward_agent``) and give each to
+        ``handler(channel)``, or to ``accept`` when ``handler`` is None."""
+        with self._lock:
+            self._forward_agent_handler = handler if handler is not None else self._queue_incoming
+
+    def _queue_x11(self, chan: Channel, origin: tuple[str, int]) -> None:
+        """The default x11 handler: hand the channel to ``accept``."""
+        self._queue_incoming(chan)
+
+    def _queue_incoming(self, chan: Channel) -> None:
+        with self._lock:
+            self._accept_queue.append(chan)
+            self._cond.notify_all()
+
     def accept(self, timeout: float | None = None) -> Channel | None:
         """Server: the next channel the client opened (None on timeout or close)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -636,9 +819,7 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
 
     def _queue_forwarded(self, chan: Channel, origin: tuple[str, int], dest: tuple[str, int]) -> None:
         """The default forward handler: hand the channel to ``accept``."""
-        with self._lock:
-            self._accept_queue.append(chan)
-            self._cond.notify_all()
+        self._queue_incoming(chan)
 
     def cancel_port_forward(self, address: str, port: int) -> None:
         """Client: stop a forward set up by ``request_port_forward``."""
@@ -681,3 +862,64 @@ class Transport(DriverMixin, ClientAuthMixin, ServerSideMixin):
         """An SFTP client on a new channel (needs the ssh-sftp layer)."""
         sftp = importlib.import_module("ssh_sftp")
         return sftp.SFTPClient.from_transport(self)
+
+
+class ServiceRequestingTransport(Transport):
+    """The ``Transport`` paramiko 3.2+ offers for ``SSHClient(transport_factory=...)``
+    and auth strategies: it asks for the "ssh-userauth" service before the
+    first auth request. Ours always does (the protocol core sends the
+    SERVICE_REQUEST and waits for SERVICE_ACCEPT), so what differs is only
+    the surface: the ``auth_*`` methods take no ``event`` (they always
+    block), and ``ensure_session`` checks that a session is up to
+    authenticate on."""
+
+    def ensure_session(self) -> None:
+        """Raise ``SSHException`` unless the session is open and its first
+        key exchange is done (authenticating needs both)."""
+        if not self.active or not self.initial_kex_done:
+            raise SSHException("No existing session")
+
+    def auth_none(self, username: str) -> list[str]:
+        """As ``Transport.auth_none``, after ``ensure_session``."""
+        self.ensure_session()
+        return super().auth_none(username)
+
+    def auth_password(  # type: ignore[override]
+        self, username: str, password: str | bytes, fallback: bool = True
+    ) -> list[str]:
+        """As ``Transport.auth_password`` (blocking; no ``event``)."""
+        self.ensure_session()
+        return super().auth_password(username, password, None, fallback)
+
+    def auth_publickey(self, username: str, key: Any) -> list[str]:  # type: ignore[override]
+        """As ``Transport.auth_publickey`` (blocking; no ``event``)."""
+        self.ensure_session()
+        return super().auth_publickey(username, key)
+
+    def auth_interactive(self, username: str, handler: InteractiveHandler, submethods: str = "") -> list[str]:
+        """As ``Transport.auth_interactive``, after ``ensure_session``."""
+        self.ensure_session()
+        return super().auth_interactive(username, handler, submethods)
+
+    def auth_interactive_dumb(
+        self, username: str, handler: InteractiveHandler | None = None, submethods: str = ""
+    ) -> list[str]:
+        """As ``Transport.auth_interactive_dumb``, after ``ensure_session``."""
+        self.ensure_session()
+        return super().auth_interactive_dumb(username, handler, submethods)
+
+
+__all__ = [
+    "OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED",
+    "OPEN_SUCCEEDED",
+    "AuthenticationException",
+    "BadAuthenticationType",
+    "Channel",
+    "ChannelException",
+    "IncompatiblePeer",
+    "SSHException",
+    "SecurityOptions",
+    "ServerInterface",
+    "ServiceRequestingTransport",
+    "Transport",
+]

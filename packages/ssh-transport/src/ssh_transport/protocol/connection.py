@@ -439,10 +439,10 @@ def _parse_request(kind: str, m: Message) -> tuple[object, ...]:
         return (m.get_string(),)
     if kind in ("subsystem",):
         return (m.get_text(),)
-    if kind == "env":
-        return (m.get_text(), m.get_text())
+    if kind == "env":  # names and values are bytes to the server: any encoding may arrive
+        return (m.get_string(), m.get_string())
     if kind == "pty-req":
-        return (m.get_text(), m.get_int(), m.get_int(), m.get_int(), m.get_int(), m.get_string())
+        return (m.get_string(), m.get_int(), m.get_int(), m.get_int(), m.get_int(), m.get_string())
     if kind == "window-change":
         return (m.get_int(), m.get_int(), m.get_int(), m.get_int())
     if kind == "exit-status":
@@ -454,7 +454,7 @@ def _parse_request(kind: str, m: Message) -> tuple[object, ...]:
         lang = m.get_text() if m.remaining() else ""
         return (sig, core, msg, lang)
     if kind == "x11-req":
-        return (m.get_boolean(), m.get_text(), m.get_text(), m.get_int())
+        return (m.get_boolean(), m.get_text(), m.get_string(), m.get_int())
     if kind == "signal":
         return (m.get_name(),)
     if kind == "xon-xoff":
