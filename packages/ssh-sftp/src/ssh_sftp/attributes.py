@@ -16,7 +16,8 @@ class SFTPAttributes:
     """File attributes (size, owner, permissions, times and extended pairs).
 
     Fields that were not sent are ``None``. ``filename`` and ``longname`` are
-    filled in by directory listings.
+    filled in by directory listings; ``filename`` is "" until something sets
+    it, and ``str()`` then shows "?" for the name, as paramiko does.
     """
 
     FLAG_SIZE = 1
@@ -173,7 +174,8 @@ class SFTPAttributes:
             ks += self._rwx(mode & 0o007, mode & stat.S_ISVTX, True)
         else:
             ks = "?---------"
-        if self.st_mtime is None or self.st_mtime < 0:
+        if self.st_mtime is None or self.st_mtime == 0xFFFFFFFF:
+            # not sent, or the all-ones "no time" some servers send
             datestr = "(unknown date)"
         else:
             when = time.localtime(self.st_mtime)
@@ -181,10 +183,11 @@ class SFTPAttributes:
                 datestr = time.strftime("%d %b %Y", when)
             else:
                 datestr = time.strftime("%d %b %H:%M", when)
-        uid = self.st_uid if self.st_uid is not None else 0
-        gid = self.st_gid if self.st_gid is not None else 0
-        size = self.st_size if self.st_size is not None else 0
-        return f"{ks}   1 {uid:<8} {gid:<8} {size:>8} {datestr:<12} {self.filename}"
+        uid = int(self.st_uid) if self.st_uid is not None else 0
+        gid = int(self.st_gid) if self.st_gid is not None else 0
+        size = int(self.st_size) if self.st_size is not None else 0
+        name = self.filename or "?"
+        return f"{ks}   1 {uid:<8d} {gid:<8d} {size:>8d} {datestr:<12} {name}"
 
     def asdict(self) -> dict[str, Any]:
         """The stat fields as a dict (handy for comparisons in tests)."""

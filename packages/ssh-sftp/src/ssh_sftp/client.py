@@ -9,6 +9,7 @@ pipelined writes and prefetched reads.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import stat
 import threading
@@ -21,7 +22,7 @@ from typing import IO, Any, Protocol
 from ssh_wire import Message, ProtocolError
 
 from .attributes import SFTPAttributes
-from .errors import SFTPError, status_to_exception
+from .errors import SOCKET_CLOSED, SFTPError, SFTPOSError, status_to_exception
 from .file import SFTPFile
 from .sftp import (
     _VERSION,
@@ -53,6 +54,7 @@ from .sftp import (
     EXT_POSIX_RENAME,
     EXT_STATVFS,
     HDR_ID,
+    MAX_REQUEST_SIZE,
     SFTP_EOF,
     SFTP_FLAG_APPEND,
     SFTP_FLAG_CREATE,
@@ -75,8 +77,6 @@ Callback = Callable[[int, int], object]
 
 # Without limits@openssh.com, every server accepts 32 KiB reads and writes.
 DEFAULT_REQUEST_SIZE = 32768
-# Never ask for more than this per request, whatever the server offers.
-MAX_REQUEST_SIZE = 1024 * 1024
 # A request whose last part is this long is sent in two writes rather than
 # copied whole: the header with the first bytes (one SSH packet's worth),
 # then the rest straight from the caller's buffer.
@@ -111,6 +111,7 @@ class SFTPClient(BaseSFTP):
         (``SFTPError``) if the server does not answer as an SFTP server."""
         super().__init__()
         self.sock = sock
+        self._use_transport_logger(sock)
         self.request_number = 1
         # _lock serializes sending; _cond guards the reply bookkeeping and
         # wakes waiters. Nobody sends while holding _cond.
@@ -123,8 +124,14 @@ class SFTPClient(BaseSFTP):
         self._deferred_closes: list[bytes] = []
         self._closed = False
         self._dropped: str | None = None
+        # the stream itself is gone (closed, EOF, or a send failed), as
+        # opposed to a session dropped over garbage from the server
+        self._stream_gone = False
         self.max_read_size = DEFAULT_REQUEST_SIZE
         self.max_write_size = DEFAULT_REQUEST_SIZE
+        # True once the server announced its limits (limits@openssh.com);
+        # until then files use ``SFTPFile.MAX_REQUEST_SIZE``
+        self.limits_announced = False
         self.max_open_handles: int | None = None
         try:
             self.server_version, self.server_extensions = self._handshake()
@@ -142,6 +149,15 @@ class SFTPClient(BaseSFTP):
             self._reader.start()
         if EXT_LIMITS in self.server_extensions:
             self._ask_limits()
+
+    def _use_transport_logger(self, sock: Any) -> None:
+        """Log under the transport's log channel + ".sftp" (as paramiko
+        does) when ``sock`` is a channel of a transport."""
+        get_transport = getattr(sock, "get_transport", None)
+        transport = get_transport() if callable(get_transport) else None
+        get_log_channel = getattr(transport, "get_log_channel", None)
+        if callable(get_log_channel):
+            self.logger = logging.getLogger(f"{get_log_channel()}.sftp")
 
     @classmethod
     def from_transport(
@@ -210,6 +226,7 @@ class SFTPClient(BaseSFTP):
             self.max_read_size = min(self.max_read_size, cap)
             self.max_write_size = min(self.max_write_size, cap)
         self.max_open_handles = handles or None
+        self.limits_announced = bool(max_read or max_write or _max_packet)
 
     # -- request plumbing --------------------------------------------------------
 
@@ -218,7 +235,7 @@ class SFTPClient(BaseSFTP):
         goes to ``handler`` (called in the reader thread, with ``_cond``
         held) or, for None, is kept for ``_read_response``."""
         if self._dropped is not None:
-            raise SFTPError(self._dropped)
+            raise self._dropped_error()
         with self._lock:
             while self._deferred_closes:
                 # handles of files dropped without close(): closed here, where
@@ -248,11 +265,15 @@ class SFTPClient(BaseSFTP):
                 k = max(0, _SPLIT_AT - (4 + size - len(last)))
                 self._write_all(b"".join((HDR_ID.pack(size, t, num), *parts[:-1], view[:k])))
                 self._write_all(view[k:])
-        except (EOFError, ConnectionError) as exc:
+        except (EOFError, OSError) as exc:
+            # the stream is unusable now (a timeout mid-request leaves a
+            # partial packet behind): nothing more can be sent on it
             with self._cond:
                 self._expecting.pop(num, None)
-            self._drop(f"Server connection dropped ({exc})")
-            raise SFTPError(self._dropped) from None
+            self._drop(f"Server connection dropped: {exc}", stream_gone=True)
+            if isinstance(exc, TimeoutError):
+                raise
+            raise self._dropped_error() from None
         return num
 
     def _defer_close(self, hstr: bytes) -> None:
@@ -260,18 +281,31 @@ class SFTPClient(BaseSFTP):
         from ``__del__``: it only appends to a list)."""
         self._deferred_closes.append(hstr)
 
-    def _drop(self, why: str) -> None:
-        """Remember that the stream is gone; wake every waiter, and make
-        every later request fail fast."""
+    def _drop(self, why: str, stream_gone: bool = False) -> None:
+        """Remember that the session is over (``stream_gone``: because the
+        stream closed); wake every waiter, and make every later request
+        fail fast."""
         with self._cond:
             if self._dropped is None:
                 self._dropped = why
+            if stream_gone:
+                self._stream_gone = True
             self._cond.notify_all()
+
+    def _dropped_error(self) -> Exception:
+        """What a request on a session that is over raises: paramiko's
+        ``OSError("Socket is closed")`` once the session or its stream is
+        closed (also an ``SFTPError`` here), else ``SFTPError`` with the
+        reason the session was dropped."""
+        if self._closed or self._stream_gone:
+            return SFTPOSError(SOCKET_CLOSED)
+        return SFTPError(self._dropped or SOCKET_CLOSED)
 
     def _reader_main(self) -> None:
         """Reader thread: route each reply to its handler or waiter until the
         stream ends or the server sends something unusable."""
         why = "Server connection dropped"
+        gone = True
         try:
             while True:
                 try:
@@ -279,21 +313,21 @@ class SFTPClient(BaseSFTP):
                 except TimeoutError:
                     continue  # the channel's timeout applies to waiters, not here
                 if len(data) < 4:
-                    why = "Truncated reply from server"
+                    why, gone = "Truncated reply from server", False
                     return
                 if not self._route(t, data):
-                    why = f"Reply to unknown request {U32.unpack_from(data)[0]}"
+                    why, gone = f"Reply to unknown request {U32.unpack_from(data)[0]}", False
                     return
         except SFTPError as exc:
-            why = str(exc)
+            why, gone = str(exc), False
         except (EOFError, OSError) as exc:
             if not self._closed:
-                why = f"Server connection dropped ({exc})" if str(exc) else why
+                why = f"Server connection dropped: {exc}" if str(exc) else why
         except Exception as exc:  # a bug in a handler must not hang the waiters
             self.logger.exception("sftp reader failed")
-            why = f"SFTP reader failed: {exc!r}"
+            why, gone = f"SFTP reader failed: {exc!r}", False
         finally:
-            self._drop("SFTP session closed" if self._closed else why)
+            self._drop("SFTP session closed" if self._closed else why, stream_gone=gone)
 
     def _route(self, t: int, data: bytes) -> bool:
         """Give reply ``t`` (``data`` starts with its request id) to its
@@ -336,7 +370,7 @@ class SFTPClient(BaseSFTP):
         if self._dropped is not None:
             return
         if not data:
-            self._drop("SFTP session closed" if self._closed else "Server connection dropped")
+            self._drop("SFTP session closed" if self._closed else "Server connection dropped", stream_gone=True)
             return
         try:
             for t, body in self._splitter.feed(data):
@@ -455,7 +489,8 @@ class SFTPClient(BaseSFTP):
         attr = self.stat(path)
         if attr.st_mode is not None and not stat.S_ISDIR(attr.st_mode):
             p = path if isinstance(path, str) else path_str(path)
-            raise OSError(errno.ENOTDIR, f"{os.strerror(errno.ENOTDIR)}: {p!r}", p)
+            # paramiko raises SFTPError(ENOTDIR, ...); it is an OSError here too
+            raise SFTPOSError(errno.ENOTDIR, f"{os.strerror(errno.ENOTDIR)}: {p}")
         self._cwd = self.normalize(path)
 
     def getcwd(self) -> str | None:

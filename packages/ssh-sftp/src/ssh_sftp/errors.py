@@ -7,12 +7,23 @@ import errno
 
 from ssh_wire import SSHException
 
-__all__ = ["SFTPError", "status_to_exception"]
+__all__ = ["SFTPError", "SFTPOSError", "SOCKET_CLOSED", "status_to_exception"]
+
+# What a request on a closed session says (paramiko's words, from its channel).
+SOCKET_CLOSED = "Socket is closed"
 
 
 class SFTPError(SSHException):
     """The SFTP conversation itself went wrong: a malformed or unexpected
     reply, a version the peer cannot speak, or a dropped connection."""
+
+
+class SFTPOSError(SFTPError, OSError):
+    """A failure that paramiko code catches either way: as ``OSError``
+    (a request on a closed session is ``OSError("Socket is closed")`` in
+    paramiko) or as ``SFTPError`` (``chdir`` to a file is
+    ``SFTPError(ENOTDIR, ...)``). Built like ``OSError``: ``(message)`` or
+    ``(errno, strerror)``."""
 
 
 # status code -> (errno, default text). EOF is handled separately (EOFError).

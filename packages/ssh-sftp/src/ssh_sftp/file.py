@@ -27,6 +27,7 @@ from .sftp import (
     EXT_CHECK_FILE_HANDLE,
     EXT_FSTATVFS,
     EXT_FSYNC,
+    MAX_REQUEST_SIZE,
     SFTP_EOF,
     SFTP_OK,
     U32,
@@ -54,6 +55,10 @@ class SFTPFile(BufferedFile):
     MAX_PREFETCH_REQUESTS = 64
     PREFETCH_MEMORY = 16 * 1024 * 1024
     MAX_PARALLEL_READS = 16
+    # Bytes per READ/WRITE when the server announces no limits
+    # (limits@openssh.com); as in paramiko, raise it for servers known to
+    # take bigger requests. Announced limits take precedence.
+    MAX_REQUEST_SIZE = 32768
 
     def __init__(self, sftp: SFTPClient, handle: bytes, mode: str = "r", bufsize: int = -1, name: str = "") -> None:
         """Wrap an open server ``handle``; normally made by ``SFTPClient.open``."""
@@ -149,6 +154,20 @@ class SFTPFile(BufferedFile):
             self._saved_exception = None
             raise exc
 
+    # -- request sizes ---------------------------------------------------------------
+
+    def _read_size(self) -> int:
+        """Bytes per READ request: the server's limit, else ``MAX_REQUEST_SIZE``."""
+        if self.sftp.limits_announced:
+            return self.sftp.max_read_size
+        return _clamp_request(self.MAX_REQUEST_SIZE)
+
+    def _write_size(self) -> int:
+        """Bytes per WRITE request: the server's limit, else ``MAX_REQUEST_SIZE``."""
+        if self.sftp.limits_announced:
+            return self.sftp.max_write_size
+        return _clamp_request(self.MAX_REQUEST_SIZE)
+
     # -- BufferedFile protocol -----------------------------------------------------
 
     def _read(self, size: int) -> bytes | None:
@@ -157,7 +176,7 @@ class SFTPFile(BufferedFile):
         self._check_exception()
         if self._prefetching:
             return self._read_prefetch(size)
-        chunk = self.sftp.max_read_size
+        chunk = self._read_size()
         offset = self._realpos
         count = min(-(-size // chunk), self.MAX_PARALLEL_READS)
         nums = []
@@ -197,7 +216,7 @@ class SFTPFile(BufferedFile):
     def _write(self, data: bytes | memoryview) -> int:
         """Send one WRITE of up to the server's write size at the current
         offset; when pipelined, do not wait for its status."""
-        chunk = memoryview(data)[: self.sftp.max_write_size]
+        chunk = memoryview(data)[: self._write_size()]
         n = len(chunk)
         parts = (self._hstr, U64.pack(self._realpos), U32.pack(n), chunk)
         if self.pipelined:
@@ -254,7 +273,7 @@ class SFTPFile(BufferedFile):
                 retry, self._pf_retry = self._pf_retry, []
             for offset, length in retry:
                 self._pf_request(offset, length)
-        chunk = self.sftp.max_read_size
+        chunk = self._read_size()
         budget = self.PREFETCH_MEMORY
         end = self._pf_end if self._pf_eof is None else min(self._pf_end, self._pf_eof)
         while self._pf_next < end and self._pf_count < self._pf_max and self._pf_inflight + self._pf_buffered < budget:
@@ -331,7 +350,7 @@ class SFTPFile(BufferedFile):
         order given (short at end of file)."""
         self._check_exception()
         self.flush()
-        step = self.sftp.max_read_size
+        step = self._read_size()
         pieces: list[tuple[int, int, int]] = []  # (chunk index, offset, length)
         for i, (offset, length) in enumerate(chunks):
             if offset < 0 or length < 0:
@@ -614,6 +633,11 @@ class _Ignore:
 
 
 _IGNORE = _Ignore()
+
+
+def _clamp_request(size: int) -> int:
+    """A request size between 1 KiB and ``MAX_REQUEST_SIZE``."""
+    return max(1024, min(int(size), MAX_REQUEST_SIZE))
 
 
 def _chunk_of(pieces: list[tuple[int, int, int]], k: int) -> int:

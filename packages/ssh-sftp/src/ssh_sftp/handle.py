@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from types import TracebackType
+from typing import Any, ClassVar
 
 from .attributes import SFTPAttributes
 from .sftp import SFTP_OK, SFTP_OP_UNSUPPORTED
@@ -18,8 +19,13 @@ class SFTPHandle:
     The default ``read``/``write``/``close`` work on ``self.readfile`` and
     ``self.writefile`` (Python file objects) if a subclass sets them, so a
     simple server needs nothing more; override for anything else. Methods
-    return data/``SFTPAttributes``, or an ``SFTP_*`` error code.
+    return data/``SFTPAttributes``, or an ``SFTP_*`` error code. ``read``
+    may return ``str`` (sent as UTF-8), as paramiko's server allows.
     """
+
+    #: ``write`` gets ``bytes``, as in paramiko; a subclass whose ``write``
+    #: also takes a ``memoryview`` sets this to save a copy per WRITE.
+    write_accepts_view: ClassVar[bool] = False
 
     def __init__(self, flags: int = 0) -> None:
         """``flags`` are the ``os.O_*`` flags the file was opened with."""
@@ -28,6 +34,16 @@ class SFTPHandle:
         self.__files: list[SFTPAttributes] = []
         self.__next_file = 0
         self.__tell: int | None = None
+
+    def __enter__(self) -> SFTPHandle:
+        """Use the handle in a ``with`` block; it is closed at the end."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close the handle when the ``with`` block ends."""
+        self.close()
 
     def close(self) -> None:
         """Called when the client closes the handle (or the session ends):
@@ -39,7 +55,7 @@ class SFTPHandle:
         if writefile is not None and writefile is not readfile:
             writefile.close()
 
-    def read(self, offset: int, length: int) -> bytes | int:
+    def read(self, offset: int, length: int) -> bytes | str | int:
         """Up to ``length`` bytes at ``offset`` (fewer or ``b""`` at end of
         file), or an ``SFTP_*`` error code."""
         readfile: Any = getattr(self, "readfile", None)

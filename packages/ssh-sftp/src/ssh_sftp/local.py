@@ -37,6 +37,9 @@ class LocalSFTPHandle(SFTPHandle):
     """An open local file, read and written with ``pread``/``pwrite`` (so
     requests at any offset cost one system call)."""
 
+    # ``write`` takes the request's memoryview as it is
+    write_accepts_view = True
+
     def __init__(self, fd: int, flags: int, path: str) -> None:
         """Wrap open descriptor ``fd`` (opened with ``os.O_*`` ``flags``)."""
         super().__init__(flags)
@@ -77,16 +80,17 @@ class LocalSFTPHandle(SFTPHandle):
             return _code(exc)
 
     def chattr(self, attr: SFTPAttributes) -> int:
-        """Apply mode, owner, times and size to the open file."""
+        """Apply size, mode, owner and times to the open file (times last:
+        cutting the file would change them)."""
         try:
+            if attr.st_size is not None:
+                os.ftruncate(self.fd, attr.st_size)
             if attr.st_mode is not None:
                 os.fchmod(self.fd, attr.st_mode & 0o7777)
             if attr.st_uid is not None and attr.st_gid is not None:
                 os.fchown(self.fd, attr.st_uid, attr.st_gid)
             if attr.st_atime is not None and attr.st_mtime is not None:
                 os.utime(self.fd, (attr.st_atime, attr.st_mtime))
-            if attr.st_size is not None:
-                os.ftruncate(self.fd, attr.st_size)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK

@@ -8,7 +8,7 @@ import hashlib
 import logging
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ssh_transport.server import SubsystemHandler
@@ -94,6 +94,27 @@ def _str(s: str | bytes) -> bytes:
     return U32.pack(len(raw)) + raw
 
 
+def _log_channel(channel: Any) -> str:
+    """The log channel of ``channel``'s transport ("paramiko.transport" by
+    default), so the server logs where paramiko's does."""
+    get_transport = getattr(channel, "get_transport", None)
+    transport = get_transport() if callable(get_transport) else None
+    get_log_channel = getattr(transport, "get_log_channel", None)
+    name = get_log_channel() if callable(get_log_channel) else None
+    return name if isinstance(name, str) and name else "paramiko"
+
+
+def _read_bytes(handle: SFTPHandle, offset: int, length: int) -> object:
+    """``handle.read`` as ``bytes`` (a ``str`` is sent as UTF-8, as paramiko's
+    server does), or whatever else it returned (an error code)."""
+    result: object = handle.read(offset, length)
+    if isinstance(result, str):
+        return result.encode("utf-8")
+    if isinstance(result, (bytearray, memoryview)):
+        return bytes(result)
+    return result
+
+
 def _path(msg: Message) -> str:
     """A path field, as ``str`` (undecodable bytes kept via surrogateescape)."""
     return msg.get_string().decode("utf-8", "surrogateescape")
@@ -130,7 +151,7 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         ``set_subsystem_handler`` (the interface class first)."""
         BaseSFTP.__init__(self)
         SubsystemHandler.__init__(self, channel, name, server)
-        self.logger = logging.getLogger("paramiko.sftp")
+        self.logger = logging.getLogger(_log_channel(channel) + ".sftp")
         self.sock = channel
         self.server = sftp_si(server, *largs, **kwargs)
         self.file_table: dict[bytes, SFTPHandle] = {}
@@ -173,16 +194,17 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
     @staticmethod
     def set_file_attr(filename: str | bytes, attr: SFTPAttributes) -> None:
         """Apply the fields set in ``attr`` to local file ``filename``
-        (mode, owner, times, size). Raises ``OSError`` on failure."""
+        (size, mode, owner, times: the size first, so that cutting the file
+        does not undo the times). Raises ``OSError`` on failure."""
+        if attr.st_size is not None:
+            with open(filename, "r+b") as f:
+                f.truncate(attr.st_size)
         if attr.st_mode is not None:
             os.chmod(filename, attr.st_mode & 0o7777)
         if attr.st_uid is not None and attr.st_gid is not None:
             os.chown(filename, attr.st_uid, attr.st_gid)
         if attr.st_atime is not None and attr.st_mtime is not None:
             os.utime(filename, (attr.st_atime, attr.st_mtime))
-        if attr.st_size is not None:
-            with open(filename, "r+b") as f:
-                f.truncate(attr.st_size)
 
     # -- the subsystem -------------------------------------------------------------------
 
@@ -290,13 +312,17 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
 
     # -- replies ---------------------------------------------------------------------
 
-    def _send_status(self, num: int, code: int, desc: str | None = None) -> None:
+    def _send_status(self, num: int, code: object, desc: str | None = None) -> None:
         """A STATUS reply (the text defaults to the code's description)."""
+        status = self._status_of(code)
         if desc is None:
-            desc = SFTP_DESC[code] if 0 <= code < len(SFTP_DESC) else "Unknown"
+            desc = SFTP_DESC[status] if 0 <= status < len(SFTP_DESC) else "Unknown"
         text = desc.encode("utf-8", "replace")
         body = (
-            _STATUS_HEAD.pack(len(text) + 17, CMD_STATUS, num, code) + U32.pack(len(text)) + text + b"\x00\x00\x00\x00"
+            _STATUS_HEAD.pack(len(text) + 17, CMD_STATUS, num, status & 0xFFFFFFFF)
+            + U32.pack(len(text))
+            + text
+            + b"\x00\x00\x00\x00"
         )
         self._write_all(body)
 
@@ -304,12 +330,21 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         """A reply of type ``t`` with ``payload`` after the request id."""
         self._write_all(HDR_ID.pack(len(payload) + 5, t, num) + payload)
 
-    def _send_result(self, num: int, result: int | SFTPAttributes | None) -> None:
-        """ATTRS for attributes, else the status code."""
+    def _status_of(self, result: object) -> int:
+        """The status code an interface method returned; anything but an int
+        (``None`` from a method that forgot to return ``SFTP_OK``, say) is
+        ``SFTP_FAILURE``, as paramiko's server answers."""
+        if isinstance(result, int):
+            return result
+        self.logger.debug("sftp: interface returned %r instead of an SFTP_* code", type(result).__name__)
+        return SFTP_FAILURE
+
+    def _send_attrs(self, num: int, result: object) -> None:
+        """ATTRS for ``SFTPAttributes``, else the status code it stands for."""
         if isinstance(result, SFTPAttributes):
             self._send_reply(num, CMD_ATTRS, result.asbytes())
         else:
-            self._send_status(num, SFTP_OK if result is None else int(result))
+            self._send_status(num, result)
 
     def _send_names(self, num: int, items: list[SFTPAttributes]) -> None:
         """A NAME reply listing ``items`` (with ``ls -l`` long names)."""
@@ -350,8 +385,9 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
             self._send_status(num, SFTP_FAILURE, "Invalid handle")
             return
         offset, length = _READ_REQ.unpack_from(data, 8 + hlen)
-        result = handle.read(offset, min(length, self.MAX_READ))
-        if isinstance(result, int):
+        length = min(length, self.MAX_READ)
+        result = _read_bytes(handle, offset, length)
+        if not isinstance(result, bytes):
             self._send_status(num, result)
         elif not result:
             self._send_status(num, SFTP_EOF)
@@ -374,7 +410,9 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         if handle is None:
             self._send_status(num, SFTP_FAILURE, "Invalid handle")
             return
-        self._send_status(num, handle.write(offset, memoryview(data)[pos + 12 :]))
+        view = memoryview(data)[pos + 12 :]
+        # handles written for paramiko get bytes; ours may take the view (no copy)
+        self._send_status(num, handle.write(offset, view if handle.write_accepts_view else bytes(view)))
 
     # -- the other requests -------------------------------------------------------------
 
@@ -403,7 +441,7 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         flags = self._convert_pflags(msg.get_int())
         attr = SFTPAttributes._from_msg(msg)
         result = self.server.open(path, flags, attr)
-        if isinstance(result, int):
+        if not isinstance(result, SFTPHandle):
             self._send_status(num, result)
             return
         name = self._new_handle(result, folder=False)
@@ -429,7 +467,7 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         if handle is None:
             self._send_status(num, SFTP_FAILURE, "Invalid handle")
             return
-        self._send_result(num, handle.stat())
+        self._send_attrs(num, handle.stat())
 
     def _fsetstat(self, num: int, msg: Message) -> None:
         """FSETSTAT: handle, attrs -> STATUS."""
@@ -438,14 +476,15 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         if handle is None:
             self._send_status(num, SFTP_FAILURE, "Invalid handle")
             return
-        self._send_result(num, handle.chattr(attr))
+        self._send_status(num, handle.chattr(attr))
 
     def _opendir(self, num: int, msg: Message) -> None:
         """OPENDIR: path -> HANDLE (the listing is taken now)."""
-        result = self.server.list_folder(_path(msg))
-        if isinstance(result, int):
-            self._send_status(num, result)
+        listed = self.server.list_folder(_path(msg))
+        if isinstance(listed, int) or not isinstance(listed, Iterable):
+            self._send_status(num, listed)
             return
+        result = list(listed)
         held = sum(h._pending_files() for h in self.folder_table.values())
         if held + len(result) > self.MAX_LISTED_ENTRIES:
             self._send_status(num, SFTP_FAILURE, "Too many directory entries open; close some directories")
@@ -500,11 +539,14 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         """REALPATH: path -> NAME with one entry."""
         self._send_one_name(num, self.server.canonicalize(_path(msg)))
 
-    def _send_one_name(self, num: int, result: str | int) -> None:
-        """A NAME reply with the single path ``result``, or its error status."""
-        if isinstance(result, int):
+    def _send_one_name(self, num: int, result: str | bytes | int) -> None:
+        """A NAME reply with the single path ``result`` (``str`` or
+        ``bytes``), or its error status."""
+        if not isinstance(result, (str, bytes)):
             self._send_status(num, result)
             return
+        if isinstance(result, bytes):
+            result = result.decode("utf-8", "surrogateescape")
         attr = SFTPAttributes()
         attr.filename = result
         attr.longname = result
@@ -512,11 +554,11 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
 
     def _stat(self, num: int, msg: Message) -> None:
         """STAT: path -> ATTRS."""
-        self._send_result(num, self.server.stat(_path(msg)))
+        self._send_attrs(num, self.server.stat(_path(msg)))
 
     def _lstat(self, num: int, msg: Message) -> None:
         """LSTAT: path -> ATTRS."""
-        self._send_result(num, self.server.lstat(_path(msg)))
+        self._send_attrs(num, self.server.lstat(_path(msg)))
 
     def _setstat(self, num: int, msg: Message) -> None:
         """SETSTAT: path, attrs -> STATUS."""
@@ -565,10 +607,10 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
 
     def _send_statvfs(self, num: int, result: SFTPStatVFS | int) -> None:
         """The statvfs extended reply, or the error code."""
-        if isinstance(result, int):
-            self._send_status(num, result)
-        else:
+        if isinstance(result, SFTPStatVFS):
             self._send_reply(num, CMD_EXTENDED_REPLY, result.asbytes())
+        else:
+            self._send_status(num, result)
 
     def _check_file(self, num: int, msg: Message, by_name: bool) -> None:
         """check-file-handle / check-file-name: hash a range of a file."""
@@ -625,8 +667,8 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
             block_end = min(end, pos + block_size)
             h = hashlib.new(alg)
             while pos < block_end:
-                data = handle.read(pos, min(self.MAX_READ, block_end - pos))
-                if isinstance(data, int):
+                data = _read_bytes(handle, pos, min(self.MAX_READ, block_end - pos))
+                if not isinstance(data, bytes):
                     self._send_status(num, data)
                     return
                 if not data:

@@ -98,6 +98,9 @@ SFTP_FLAG_EXCL = 0x20
 
 _VERSION = 3
 
+# Never ask for more than this per READ/WRITE, whatever the server offers.
+MAX_REQUEST_SIZE = 1024 * 1024
+
 # extension names
 EXT_POSIX_RENAME = "posix-rename@openssh.com"
 EXT_STATVFS = "statvfs@openssh.com"
