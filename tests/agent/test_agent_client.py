@@ -68,7 +68,11 @@ def test_key_facts(real_agent: RunningAgent, kind: str, name: str, bits: int) ->
         assert key.get_bits() == bits
         assert key.signature_algorithms == public.signature_algorithms
         assert key.algorithm_name == public.algorithm_name
-        assert name in repr(key)
+        # paramiko's key repr, with the agent's comment
+        assert repr(key) == (
+            f"PKey(alg={public.algorithm_name}, bits={bits}, fp={key.fingerprint}, "
+            f"comment={real_agent.keys[kind].comment!r})"
+        )
 
 
 @pytest.mark.parametrize(

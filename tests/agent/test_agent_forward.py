@@ -19,6 +19,7 @@ from ssh_agent import (
     MAX_AGENT_MESSAGE,
     AgentClientProxy,
     AgentProxyThread,
+    AgentRemoteProxy,
     AgentRequestHandler,
     AgentServerProxy,
     AgentSSH,
@@ -91,8 +92,8 @@ def test_client_proxy_without_local_agent_closes_the_channel(tmp_path: Path) -> 
     remote, chan = socket.socketpair()
     try:
         proxy = AgentClientProxy(chan, path=str(tmp_path / "no-agent"))
-        assert not proxy.is_active()
         assert_closed(remote)
+        assert wait_until(lambda: not proxy.is_active())
         with pytest.raises(SSHException):
             agent_over(remote)
         proxy.close()
@@ -122,7 +123,13 @@ def test_relay_gives_up_on_a_silent_agent() -> None:
     requester, relay_req = socket.socketpair()
     relay_agent, agent_side = socket.socketpair()
     try:
-        t = AgentProxyThread(relay_req, relay_agent, timeout=0.3)
+
+        class Opener:
+            def open_agent_connection(self) -> socket.socket:
+                return relay_agent
+
+        t = AgentRemoteProxy(Opener(), relay_req, timeout=0.3)
+        assert isinstance(t, AgentProxyThread)
         t.start()
         requester.sendall(frame(b"\x0b"))
         assert_closed(requester)  # closed after the agent's timeout

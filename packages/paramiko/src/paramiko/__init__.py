@@ -6,8 +6,10 @@ and registers the layer modules under paramiko's submodule paths
 demos and ``paramiko.util`` are the only code of its own.
 """
 
+from importlib import metadata
+
 from ssh_agent import Agent, AgentKey
-from ssh_keys import DSSKey, ECDSAKey, Ed25519Key, HostKeys, PKey, RSAKey
+from ssh_keys import DSSKey, ECDSAKey, Ed25519Key, HostKeys, PKey, PublicBlob, RSAKey, UnknownKeyType, key_classes
 from ssh_sftp import (
     SFTP,
     SFTP_BAD_MESSAGE,
@@ -43,9 +45,23 @@ from ssh_transport import (
     InteractiveQuery,
     SecurityOptions,
     ServerInterface,
+    ServiceRequestingTransport,
     SubsystemHandler,
     Transport,
 )
+from ssh_transport.auth_strategy import (
+    AuthFailure,
+    AuthResult,
+    AuthSource,
+    AuthStrategy,
+    InMemoryPrivateKey,
+    NoneAuth,
+    OnDiskPrivateKey,
+    Password,
+    PrivateKey,
+    SourceResult,
+)
+from ssh_transport.common import io_sleep
 from ssh_transport.config import SSHConfig, SSHConfigDict
 from ssh_transport.file import BufferedFile
 from ssh_transport.proxy import ProxyCommand
@@ -71,8 +87,10 @@ from ssh_wire import (
 from . import _aliases, util
 from .client import AutoAddPolicy, MissingHostKeyPolicy, RejectPolicy, SSHClient, WarningPolicy
 
-__version__ = "0.1.0"
-__version_info__ = (0, 1, 0)
+# The distribution's version (pyproject.toml): 5.1.0.N is our Nth release
+# tracking paramiko 5.1.0's API, so that packages requiring paramiko>=... accept it.
+__version__ = metadata.version("paramiko")
+__version_info__ = tuple(int(part) for part in __version__.split(".") if part.isdigit())
 
 _aliases.register(__import__(__name__))
 
@@ -97,6 +115,10 @@ __all__ = [
     "SFTP_PERMISSION_DENIED",
     "Agent",
     "AgentKey",
+    "AuthFailure",
+    "AuthResult",
+    "AuthSource",
+    "AuthStrategy",
     "AuthenticationException",
     "AutoAddPolicy",
     "BadAuthenticationType",
@@ -113,18 +135,24 @@ __all__ = [
     "ECDSAKey",
     "Ed25519Key",
     "HostKeys",
+    "InMemoryPrivateKey",
     "IncompatiblePeer",
     "InteractiveQuery",
     "Message",
     "MessageOrderError",
     "MissingHostKeyPolicy",
     "NoValidConnectionsError",
+    "NoneAuth",
+    "OnDiskPrivateKey",
     "PKey",
     "PartialAuthentication",
+    "Password",
     "PasswordRequiredException",
+    "PrivateKey",
     "ProtocolError",
     "ProxyCommand",
     "ProxyCommandFailure",
+    "PublicBlob",
     "RSAKey",
     "RejectPolicy",
     "SFTPAttributes",
@@ -140,9 +168,14 @@ __all__ = [
     "SSHException",
     "SecurityOptions",
     "ServerInterface",
+    "ServiceRequestingTransport",
+    "SourceResult",
     "SubsystemHandler",
     "Transport",
     "UnableToAuthenticate",
+    "UnknownKeyType",
     "WarningPolicy",
+    "io_sleep",
+    "key_classes",
     "util",
 ]

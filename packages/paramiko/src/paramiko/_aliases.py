@@ -21,9 +21,11 @@ MODULES: dict[str, str] = {
     "ecdsakey": "ssh_keys.ecdsakey",
     "ed25519key": "ssh_keys.ed25519key",
     "hostkeys": "ssh_keys.hostkeys",
-    "common": "ssh_transport.protocol.constants",
+    "common": "ssh_transport.common",
     "transport": "ssh_transport.transport",
     "channel": "ssh_transport.channel",
+    "pipe": "ssh_transport.pipe",
+    "buffered_pipe": "ssh_transport.buffered_pipe",
     "file": "ssh_transport.file",
     "server": "ssh_transport.server",
     "config": "ssh_transport.config",
@@ -36,6 +38,7 @@ MODULES: dict[str, str] = {
     "sftp_si": "ssh_sftp.interface",
     "sftp_handle": "ssh_sftp.handle",
     "agent": "ssh_agent.agent",
+    "auth_strategy": "ssh_transport.auth_strategy",
     "client": "paramiko.client",
 }
 

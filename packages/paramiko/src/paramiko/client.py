@@ -38,10 +38,18 @@ _C = TypeVar("_C", bound="SSHClient")
 
 
 class _TransportFactory(Protocol):
-    """What ``connect(transport_factory=...)`` must accept (``Transport``'s signature)."""
+    """What ``connect(transport_factory=...)`` is called with, as in paramiko:
+    the socket, and ``disabled_algorithms`` as a keyword (None when not given)."""
 
-    def __call__(self, sock: Any, *, gss_kex: bool, gss_deleg_creds: bool, disabled_algorithms: Any) -> Any:
+    def __call__(self, sock: Any, *, disabled_algorithms: Any) -> Any:
         """Build a transport over ``sock``."""
+
+
+class _AuthStrategy(Protocol):
+    """What ``connect(auth_strategy=...)`` needs (``paramiko.auth_strategy.AuthStrategy``)."""
+
+    def authenticate(self, transport: Any) -> Any:
+        """Log in on ``transport``, raising on failure."""
 
 
 class MissingHostKeyPolicy:
@@ -196,19 +204,20 @@ class SSHClient:
         look_for_keys: bool = True,
         compress: bool = False,
         sock: Any = None,
+        banner_timeout: float | None = None,
+        auth_timeout: float | None = None,
+        channel_timeout: float | None = None,
+        passphrase: str | None = None,
+        disabled_algorithms: Mapping[str, Iterable[str]] | None = None,
+        transport_factory: _TransportFactory | None = None,
+        auth_strategy: _AuthStrategy | None = None,
+        *,
         gss_auth: bool = False,
         gss_kex: bool = False,
         gss_deleg_creds: bool = True,
         gss_host: str | None = None,
-        banner_timeout: float | None = None,
-        auth_timeout: float | None = None,
-        channel_timeout: float | None = None,
         gss_trust_dns: bool = True,
-        passphrase: str | None = None,
-        disabled_algorithms: Mapping[str, Iterable[str]] | None = None,
-        transport_factory: _TransportFactory | None = None,
-        auth_strategy: Any = None,
-    ) -> None:
+    ) -> Any:
         """Connect and authenticate to ``hostname``.
 
         The host key is checked against the system and client host keys
@@ -219,9 +228,21 @@ class SSHClient:
         (``look_for_keys``), then ``password`` (with keyboard-interactive as
         fallback). ``passphrase`` decrypts key files (``password`` is used if
         it is None). ``sock`` replaces the TCP connection (a socket, a
-        ``Channel`` or a ``ProxyCommand``). GSS-API arguments are accepted and
-        ignored. ``auth_strategy`` (an object with ``authenticate(transport)``)
-        replaces the built-in order.
+        ``Channel`` or a ``ProxyCommand``).
+
+        ``auth_strategy`` (a ``paramiko.auth_strategy.AuthStrategy``) takes
+        over the whole login, as in paramiko 3.2+: ``username``,
+        ``password``, ``pkey``, ``key_filename``, ``allow_agent``,
+        ``look_for_keys`` and ``passphrase`` are then ignored, and its
+        ``AuthResult`` is returned (otherwise None). ``transport_factory`` is
+        called as ``transport_factory(sock,
+        disabled_algorithms=disabled_algorithms)`` instead of ``Transport``.
+        ``channel_timeout`` bounds waiting for channels to open.
+
+        The GSS-API keywords of paramiko before 4.0 are accepted (keyword
+        only) so older code still runs; GSS-API itself is not supported, so
+        ``gss_auth`` only leaves the other methods to do the work and
+        ``gss_kex=True`` is refused by the transport.
 
         :raises BadHostKeyException: the server's key does not match.
         :raises AuthenticationException: authentication failed.
@@ -229,6 +250,7 @@ class SSHClient:
         :raises SSHException: any other SSH failure.
         :raises socket.error: a network error while connecting.
         """
+        own_sock = sock is None
         if sock is None:
             sock = self._open_socket(hostname, port, timeout)
         factory: Any = transport_factory
@@ -236,11 +258,21 @@ class SSHClient:
             from ssh_transport.transport import Transport
 
             factory = Transport
-        algorithms = {k: list(v) for k, v in disabled_algorithms.items()} if disabled_algorithms else None
-        t = factory(sock, gss_kex=gss_kex, gss_deleg_creds=gss_deleg_creds, disabled_algorithms=algorithms)
+        algorithms = {k: list(v) for k, v in disabled_algorithms.items()} if disabled_algorithms is not None else None
+        extra: dict[str, Any] = {}
+        if gss_kex:  # only asked of our Transport, which refuses it clearly
+            extra = {"gss_kex": gss_kex, "gss_deleg_creds": gss_deleg_creds}
+        try:
+            t = factory(sock, disabled_algorithms=algorithms, **extra)
+        except BaseException:
+            if own_sock:
+                sock.close()
+            raise
         self._transport = t
         try:
             self._negotiate(t, hostname, port, timeout, compress, banner_timeout, auth_timeout, channel_timeout)
+            if auth_strategy is not None:
+                return auth_strategy.authenticate(transport=t)
             if username is None:
                 username = getpass.getuser()
             if key_filename is None:
@@ -249,13 +281,11 @@ class SSHClient:
                 key_filenames = [os.fspath(key_filename)]
             else:
                 key_filenames = [os.fspath(k) for k in key_filename]
-            if auth_strategy is not None:
-                auth_strategy.authenticate(t)
-            else:
-                self._auth(username, password, pkey, key_filenames, allow_agent, look_for_keys, passphrase)
+            self._auth(username, password, pkey, key_filenames, allow_agent, look_for_keys, passphrase)
         except BaseException:
             self.close()
             raise
+        return None
 
     def _open_socket(self, hostname: str, port: int, timeout: float | None) -> socket.socket:
         """A TCP connection to the first address of ``hostname`` that accepts.

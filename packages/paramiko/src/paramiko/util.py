@@ -9,49 +9,82 @@ from __future__ import annotations
 from ssh_keys import generate_key_bytes, load_host_keys
 from ssh_transport.config import SSHConfig, lookup_ssh_host_config, parse_ssh_config
 from ssh_wire import (
+    DEBUG,
+    ClosingContextManager,
+    PFilter,
+    asbytes,
+    b,
+    bit_length,
+    byte_chr,
+    byte_mask,
+    byte_ord,
+    clamp_value,
+    constant_time_bytes_eq,
+    cr_byte,
+    cr_byte_value,
+    crlf,
     deflate_long,
     format_binary,
     format_binary_line,
     format_binary_weird,
+    four_byte,
     get_logger,
+    get_thread_id,
     hexify,
     inflate_long,
+    linefeed_byte,
+    linefeed_byte_value,
     log_to_file,
+    max_byte,
     mod_inverse,
+    one_byte,
     safe_string,
     tb_strings,
+    u,
     unhexify,
+    xffffffff,
+    zero_byte,
 )
 
-
-def b(s: str | bytes, encoding: str = "utf8") -> bytes:
-    """``s`` as bytes (str is encoded), as today's paramiko.util.b."""
-    return s.encode(encoding) if isinstance(s, str) else bytes(s)
-
-
-def u(s: str | bytes, encoding: str = "utf8") -> str:
-    """``s`` as str (bytes are decoded), as today's paramiko.util.u."""
-    return s.decode(encoding) if isinstance(s, (bytes, bytearray)) else s
-
-
 __all__ = [
+    "ClosingContextManager",
+    "DEBUG",
+    "PFilter",
     "SSHConfig",
+    "asbytes",
     "b",
+    "bit_length",
+    "byte_chr",
+    "byte_mask",
+    "byte_ord",
+    "clamp_value",
+    "constant_time_bytes_eq",
+    "cr_byte",
+    "cr_byte_value",
+    "crlf",
     "deflate_long",
     "format_binary",
     "format_binary_line",
     "format_binary_weird",
+    "four_byte",
     "generate_key_bytes",
     "get_logger",
+    "get_thread_id",
     "hexify",
     "inflate_long",
+    "linefeed_byte",
+    "linefeed_byte_value",
     "load_host_keys",
     "log_to_file",
     "lookup_ssh_host_config",
+    "max_byte",
     "mod_inverse",
+    "one_byte",
     "parse_ssh_config",
     "safe_string",
     "tb_strings",
     "u",
     "unhexify",
+    "xffffffff",
+    "zero_byte",
 ]

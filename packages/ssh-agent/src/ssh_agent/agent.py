@@ -66,6 +66,8 @@ __all__ = [
     "AgentRequestHandler",
     "AgentSSH",
     "AgentServerProxy",
+    "cSSH2_AGENTC_REQUEST_IDENTITIES",
+    "cSSH2_AGENTC_SIGN_REQUEST",
     "get_agent_connection",
 ]
 
@@ -92,6 +94,10 @@ def __getattr__(name: str) -> Any:
 
 
 _log = get_logger("ssh_agent")
+
+# paramiko.agent's request codes as one-byte strings, ready to send.
+cSSH2_AGENTC_REQUEST_IDENTITIES = bytes([SSH2_AGENTC_REQUEST_IDENTITIES])
+cSSH2_AGENTC_SIGN_REQUEST = bytes([SSH2_AGENTC_SIGN_REQUEST])
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -222,7 +228,7 @@ class AgentKey(PKey):
     half never leaves the agent, so it cannot be written to a file.
     """
 
-    def __init__(self, agent: AgentSSH, blob: bytes, comment: str | None = "") -> None:
+    def __init__(self, agent: AgentSSH, blob: bytes, comment: str = "") -> None:
         """Wrap the public ``blob`` that ``agent`` reported.
 
         ``SSHException`` if the blob does not even start with a key type name.
@@ -249,7 +255,10 @@ class AgentKey(PKey):
         return getattr(inner, name)
 
     def __repr__(self) -> str:
-        return f"<AgentKey {self.name} {self.fingerprint} {self.comment!r}>"
+        """paramiko's key repr (algorithm, bits, SHA256 fingerprint, and the
+        agent's comment): Fabric logs agent keys in this form."""
+        comment = f", comment={self.comment!r}" if self.comment else ""
+        return f"PKey(alg={self.algorithm_name}, bits={self.get_bits()}, fp={self.fingerprint}{comment})"
 
     # -- public key facts ----------------------------------------------------
 
@@ -298,7 +307,7 @@ class AgentKey(PKey):
         """Refused: the private half stays in the agent."""
         raise SSHException("an agent key's private half stays in the agent")
 
-    def private_key_text(self, password: str | bytes | None = None, format: str | None = None) -> str:
+    def private_key_text(self, password: str | bytes | None = None, format: object = None) -> str:
         """Refused: the private half stays in the agent."""
         raise SSHException("an agent key's private half stays in the agent; it cannot be written")
 

@@ -25,7 +25,6 @@ import socket
 import stat
 import tempfile
 import threading
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from ssh_wire import SSHException, get_logger
@@ -58,6 +57,24 @@ class ForwardingTransport(Protocol):
         ...
 
 
+class AgentEndpoint(Protocol):
+    """The side of a relay that reaches the agent (``AgentClientProxy``:
+    the local agent; ``AgentServerProxy``: a channel to the client's agent)."""
+
+    def open_agent_connection(self) -> ChannelLike | None:
+        """A new connection to the agent, or None when there is none."""
+        ...
+
+
+class LocalAgentEndpoint(AgentEndpoint, Protocol):
+    """What ``AgentLocalProxy`` serves: a listening socket for local programs."""
+
+    def accept_local_client(self, timeout: float | None) -> tuple[socket.socket, Any]:
+        """The next local connection; ``TimeoutError`` after ``timeout``,
+        ``OSError`` once the socket is closed."""
+        ...
+
+
 def relay_agent_messages(requester: ChannelLike, agent: ChannelLike, timeout: float | None = DEFAULT_TIMEOUT) -> None:
     """Relay agent messages from ``requester`` to ``agent`` and each answer back,
     until either side closes or breaks the protocol.
@@ -84,56 +101,66 @@ def relay_agent_messages(requester: ChannelLike, agent: ChannelLike, timeout: fl
 
 
 class AgentProxyThread(threading.Thread):
-    """A daemon thread relaying one requester connection to one agent
-    connection; both are closed when the relay ends or ``close()`` is called.
+    """A daemon thread relaying one requester to one agent connection, as
+    paramiko's class of that name: subclasses say where the requester comes
+    from (``get_connection()``), and ``agent.open_agent_connection()`` gives
+    the agent side, opened inside the thread (opening an SSH channel takes a
+    round trip that must not hold up whoever starts the relay).
 
-    ``agent`` may be None with ``open_agent`` given: the thread then opens the
-    agent connection itself first (opening an SSH channel takes a round trip,
-    which must not hold up whoever starts the relay).
+    Both ends are closed when the relay ends or ``close()`` is called.
     """
 
     def __init__(
-        self,
-        requester: ChannelLike,
-        agent: ChannelLike | None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        name: str = "ssh-agent-relay",
-        open_agent: Callable[[], Any] | None = None,
+        self, agent: AgentEndpoint, timeout: float | None = DEFAULT_TIMEOUT, name: str = "ssh-agent-relay"
     ) -> None:
-        """Prepare the relay; ``start()`` runs it."""
+        """Prepare a relay to ``agent``; ``start()`` runs it."""
         super().__init__(name=name, daemon=True)
-        self.requester = requester
-        self.agent_conn = agent
+        self.agent = agent
         self.timeout = timeout
-        self._open_agent = open_agent
+        self.requester: ChannelLike | None = None
+        self.agent_conn: ChannelLike | None = None
         self._ends_lock = threading.Lock()
         self._ends_closed = False
 
+    def get_connection(self) -> tuple[ChannelLike, Any]:
+        """The requester to serve and its address (None when it has none)."""
+        raise NotImplementedError
+
     def run(self) -> None:
-        """Relay until one side is done, then close both."""
+        """Get the requester, open the agent side, relay until one side is
+        done, then close both."""
         try:
-            agent = self.agent_conn if self.agent_conn is not None else self._open()
-            if agent is not None:
-                relay_agent_messages(self.requester, agent, self.timeout)
+            requester, _ = self.get_connection()
+            if self._keep("requester", requester):
+                agent_conn = self._open_agent()
+                if agent_conn is not None and self._keep("agent_conn", agent_conn):
+                    relay_agent_messages(requester, agent_conn, self.timeout)
+        except (OSError, SSHException) as exc:
+            _log.info("agent relay ended: %s", exc)
         except Exception:
             _log.exception("agent relay failed")
         finally:
             self._close_ends()
 
-    def _open(self) -> ChannelLike | None:
-        if self._open_agent is None:
-            return None
+    def _open_agent(self) -> ChannelLike | None:
         try:
-            agent = self._open_agent()
+            conn = self.agent.open_agent_connection()
         except (OSError, SSHException) as exc:
-            _log.info("agent forwarding: could not open an agent channel: %s", exc)
+            _log.info("agent forwarding: could not reach the agent: %s", exc)
             return None
+        if conn is None:
+            _log.info("agent forwarding: no agent to forward to; closing the requester")
+        return conn
+
+    def _keep(self, end: str, conn: ChannelLike) -> bool:
+        """Record an end of the relay; False (and ``conn`` closed) when the
+        relay was closed meanwhile."""
         with self._ends_lock:
             if not self._ends_closed:
-                self.agent_conn = agent
-                return agent
-        close_connection(agent)  # closed while we were opening
-        return None
+                setattr(self, end, conn)
+                return True
+        close_connection(conn)
+        return False
 
     def _close_ends(self) -> None:
         with self._ends_lock:
@@ -151,20 +178,40 @@ class AgentProxyThread(threading.Thread):
 
 
 class AgentRemoteProxy(AgentProxyThread):
-    """Relays requests arriving on an agent channel from the server to a
-    connection to the local agent (the client side of forwarding)."""
+    """Relays requests arriving on one agent channel ``chan`` to the agent
+    that ``agent`` opens (on the client: the local agent)."""
 
-    def __init__(self, chan: ChannelLike, agent_conn: ChannelLike, timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        """Relay ``chan`` (from the server) to ``agent_conn`` (the local agent)."""
-        super().__init__(chan, agent_conn, timeout, name="ssh-agent-remote-proxy")
+    def __init__(self, agent: AgentEndpoint, chan: ChannelLike, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        """Relay ``chan`` to ``agent``."""
+        super().__init__(agent, timeout, name="ssh-agent-remote-proxy")
+        self.requester = chan
+
+    def get_connection(self) -> tuple[ChannelLike, None]:
+        """The channel given at construction (no address)."""
+        assert self.requester is not None
+        return self.requester, None
+
+
+class _LocalClientRelay(AgentProxyThread):
+    """Server side: relays one local program's connection to a new agent
+    channel to the client."""
+
+    def __init__(self, agent: AgentEndpoint, conn: socket.socket, addr: Any, timeout: float | None) -> None:
+        super().__init__(agent, timeout, name="ssh-agent-local-relay")
+        self.requester = conn
+        self._addr = addr
+
+    def get_connection(self) -> tuple[ChannelLike, Any]:
+        assert self.requester is not None
+        return self.requester, self._addr
 
 
 class AgentClientProxy:
-    """One forwarded-agent channel on the client: connects to the local agent
-    (``SSH_AUTH_SOCK``, or ``path``) and relays the channel to it in a thread.
+    """One forwarded-agent channel on the client: relays it, in a thread, to
+    the local agent (``SSH_AUTH_SOCK``, or ``path``).
 
-    With no local agent the channel is closed at once, so the program on the
-    server side sees a refused agent rather than a hang.
+    With no local agent the channel is closed, so the program on the server
+    side sees a refused agent rather than a hang.
     """
 
     def __init__(
@@ -175,37 +222,34 @@ class AgentClientProxy:
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         """Start relaying ``chanRemote`` to the local agent."""
-        self._chan = chanRemote
         self._path = path
         self._timeout = timeout
+        self._lock = threading.Lock()
         self._conn: socket.socket | None = None
-        self.thread: AgentRemoteProxy | None = None
-        self.connect()
+        self.thread = AgentRemoteProxy(self, chanRemote, timeout)
+        self.thread.start()
 
     def connect(self) -> None:
-        """Connect to the local agent and start the relay (once)."""
-        if self.thread is not None:
-            return
-        conn = connect_agent_socket(self._path, self._timeout)
-        if conn is None:
-            _log.info("agent forwarding: no local agent to forward to; closing the channel")
-            close_connection(self._chan)
-            return
-        self._conn = conn
-        self.thread = AgentRemoteProxy(self._chan, conn, self._timeout)
-        self.thread.start()
+        """Connect to the local agent (once; the relay thread does it)."""
+        with self._lock:
+            if self._conn is None:
+                self._conn = connect_agent_socket(self._path, self._timeout)
+
+    def open_agent_connection(self) -> socket.socket | None:
+        """The local agent connection the relay uses (None: no agent)."""
+        self.connect()
+        return self._conn
 
     def is_active(self) -> bool:
         """Whether the relay thread is still running."""
-        return self.thread is not None and self.thread.is_alive()
+        return self.thread.is_alive()
 
     def close(self) -> None:
         """Stop the relay and close the channel and the agent connection."""
-        if self.thread is not None:
-            self.thread.close()
-        else:
-            close_connection(self._chan)
-        close_connection(self._conn)
+        self.thread.close()
+        with self._lock:
+            conn, self._conn = self._conn, None
+        close_connection(conn)
 
 
 class AgentRequestHandler:
@@ -257,39 +301,43 @@ class AgentRequestHandler:
             proxy.close()
 
 
-class AgentLocalProxy(threading.Thread):
-    """Server side: accepts connections on the proxy's UNIX socket and gives
-    each one its own agent channel to the client, relayed in its own thread."""
+class AgentLocalProxy(AgentProxyThread):
+    """Server side: accepts the programs that connect to an
+    ``AgentServerProxy``'s socket and gives each its own agent channel to the
+    client, relayed in its own thread."""
 
-    def __init__(
-        self,
-        listener: socket.socket,
-        open_channel: Callable[[], Any],
-        timeout: float | None = DEFAULT_TIMEOUT,
-    ) -> None:
-        """Serve ``listener``; ``open_channel()`` opens a channel per connection."""
-        super().__init__(name="ssh-agent-local-proxy", daemon=True)
-        self._listener = listener
-        self._open_channel = open_channel
-        self._timeout = timeout
+    agent: LocalAgentEndpoint
+
+    def __init__(self, agent: LocalAgentEndpoint, timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        """Serve ``agent``'s local socket."""
+        super().__init__(agent, timeout, name="ssh-agent-local-proxy")
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._relays: list[AgentProxyThread] = []
 
-    def run(self) -> None:
-        """Accept until stopped."""
-        self._listener.settimeout(_ACCEPT_POLL)
+    def get_connection(self) -> tuple[socket.socket, Any]:
+        """Wait for the next local program to connect.
+
+        :raises OSError: the proxy was closed.
+        """
         while not self._stopping.is_set():
             try:
-                conn, _ = self._listener.accept()
+                return self.agent.accept_local_client(_ACCEPT_POLL)
             except TimeoutError:
                 continue
+        raise OSError("the agent proxy is closed")
+
+    def run(self) -> None:
+        """Accept until stopped."""
+        while True:
+            try:
+                conn, addr = self.get_connection()
             except OSError:
                 return
-            self._serve(conn)
+            self._serve(conn, addr)
 
-    def _serve(self, conn: socket.socket) -> None:
-        relay = AgentProxyThread(conn, None, self._timeout, name="ssh-agent-local-relay", open_agent=self._open_channel)
+    def _serve(self, conn: socket.socket, addr: Any) -> None:
+        relay = _LocalClientRelay(self.agent, conn, addr, self.timeout)
         with self._lock:
             self._relays = [r for r in self._relays if r.is_alive()]
             if self._stopping.is_set() or len(self._relays) >= MAX_LOCAL_CLIENTS:
@@ -302,7 +350,6 @@ class AgentLocalProxy(threading.Thread):
     def close(self) -> None:
         """Stop accepting and end every relay."""
         self._stopping.set()
-        close_connection(self._listener)
         with self._lock:
             relays, self._relays = self._relays, []
         for relay in relays:
@@ -337,18 +384,30 @@ class AgentServerProxy(AgentSSH):
             listener.close()
             shutil.rmtree(self._dir, ignore_errors=True)
             raise
-        self.thread = AgentLocalProxy(listener, self._open_channel, timeout)
+        self._listener = listener
+        self.thread = AgentLocalProxy(self, timeout)
         self.thread.start()
 
-    def _open_channel(self) -> Any:
+    def open_agent_connection(self) -> Any:
+        """A new agent channel to the client (None or an exception when it
+        does not forward an agent)."""
         return self._transport.open_forward_agent_channel()
+
+    def accept_local_client(self, timeout: float | None) -> tuple[socket.socket, Any]:
+        """The next program connecting to the socket (for ``AgentLocalProxy``).
+
+        :raises TimeoutError: nobody connected within ``timeout`` seconds.
+        :raises OSError: the proxy is closed.
+        """
+        self._listener.settimeout(timeout)
+        return self._listener.accept()
 
     def connect(self) -> None:
         """Open an agent channel for this object's own use and list the keys.
 
         ``SSHException`` if the client does not forward an agent.
         """
-        chan = self._open_channel()
+        chan = self.open_agent_connection()
         if chan is None:
             raise SSHException("lost ssh-agent: the client did not open an agent channel")
         set_name = getattr(chan, "set_name", None)
@@ -358,6 +417,7 @@ class AgentServerProxy(AgentSSH):
 
     def close(self) -> None:
         """Stop listening, end every relay, and remove the socket and its directory."""
+        close_connection(self._listener)
         self.thread.close()
         self._close()
         shutil.rmtree(self._dir, ignore_errors=True)
