@@ -64,6 +64,7 @@ from ssh_transport.auth_strategy import (
 from ssh_transport.common import io_sleep
 from ssh_transport.config import SSHConfig, SSHConfigDict
 from ssh_transport.file import BufferedFile
+from ssh_transport.packetizer import Packetizer
 from ssh_transport.proxy import ProxyCommand
 from ssh_wire import (
     AuthenticationException,
@@ -145,6 +146,7 @@ __all__ = [
     "NoneAuth",
     "OnDiskPrivateKey",
     "PKey",
+    "Packetizer",
     "PartialAuthentication",
     "Password",
     "PasswordRequiredException",

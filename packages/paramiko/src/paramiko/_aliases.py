@@ -27,6 +27,7 @@ MODULES: dict[str, str] = {
     "pipe": "ssh_transport.pipe",
     "buffered_pipe": "ssh_transport.buffered_pipe",
     "file": "ssh_transport.file",
+    "packet": "ssh_transport.packetizer",
     "server": "ssh_transport.server",
     "config": "ssh_transport.config",
     "proxy": "ssh_transport.proxy",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -51,3 +52,40 @@ def get_mac(name: str) -> MacSpec:
         return MACS[name]
     except KeyError:
         raise KeyError(f"unknown MAC {name!r}") from None
+
+
+class TruncatedHMAC(hmac.HMAC):
+    """An HMAC whose ``digest()`` is cut to the first ``size`` bytes
+    (``hmac-sha1-96`` style MACs, or a caller asking for a short MAC).
+
+    The sealers and openers only ``copy()``, ``update()`` and ``digest()``
+    their keyed MAC, so this slots in where a full-length ``hmac.HMAC`` goes.
+    """
+
+    def __init__(self, key: bytes, digestmod: Any, size: int) -> None:
+        """Key the HMAC; ``digest()`` will return ``size`` bytes."""
+        super().__init__(key, digestmod=digestmod)
+        self.mac_size = size
+
+    def copy(self) -> TruncatedHMAC:
+        """A copy with the same key state and truncation."""
+        other = super().copy()  # hmac.HMAC.copy() builds an instance of type(self)
+        if not isinstance(other, TruncatedHMAC):  # pragma: no cover - a different hmac module
+            raise TypeError("hmac.HMAC.copy() did not keep the subclass")
+        other.mac_size = self.mac_size
+        return other
+
+    def digest(self) -> bytes:
+        """The first ``mac_size`` bytes of the HMAC."""
+        return super().digest()[: self.mac_size]
+
+
+def keyed_hmac(key: bytes, digestmod: Any, size: int | None = None) -> hmac.HMAC:
+    """A keyed HMAC for a sealer/opener, ``size`` bytes long (default: the
+    digest's own size). ``digestmod`` is a hashlib constructor or name."""
+    full = hmac.new(bytes(key), digestmod=digestmod)
+    if size is None or size == full.digest_size:
+        return full
+    if not 0 < size < full.digest_size:
+        raise ValueError(f"MAC size {size} not in 1..{full.digest_size}")
+    return TruncatedHMAC(bytes(key), digestmod, size)

@@ -45,6 +45,10 @@ __all__ = [
     "PacketReader",
     "PacketWriter",
     "framing_mode",
+    "make_context_opener",
+    "make_context_sealer",
+    "make_gcm_opener",
+    "make_gcm_sealer",
     "make_opener",
     "make_sealer",
     "make_sealers",
@@ -487,6 +491,63 @@ def _mac_opener(ctx: CipherContext, keyed: hmac.HMAC, size: int, bs: int, check:
     return open_
 
 
+# -- from ready-made engines --------------------------------------------------
+#
+# Callers that derive their own keys (paramiko's ``Packetizer`` API hands over a
+# ``cryptography`` cipher context, an ``AESGCM`` object and a hash constructor)
+# get the same framing and MAC code as the negotiated algorithms above.
+
+
+def make_context_sealer(ctx: CipherContext | None, block_size: int, mac: hmac.HMAC | None, etm: bool = False) -> Sealer:
+    """A sealer from a ready cipher context (CTR or CBC encryptor) and keyed MAC.
+
+    ``ctx=None`` means plain framing (no encryption, no MAC). ``etm`` selects
+    encrypt-then-MAC framing; ``mac`` may be a ``TruncatedHMAC``.
+    """
+    if ctx is None:
+        return _seal_plain
+    if mac is None:
+        raise ValueError("a cipher context needs a MAC")
+    bs = max(8, block_size)
+    return _etm_sealer(ctx, mac, bs) if etm else _mac_sealer(ctx, mac, bs)
+
+
+def make_context_opener(
+    ctx: CipherContext | None,
+    block_size: int,
+    mac: hmac.HMAC | None,
+    etm: bool = False,
+    max_length: int = DEFAULT_MAX_PACKET_LENGTH,
+) -> Opener:
+    """The opener matching ``make_context_sealer`` (``ctx`` a decryptor)."""
+    if ctx is None:
+        return _plain_opener(_length_checker(max_length, 8, True))
+    if mac is None:
+        raise ValueError("a cipher context needs a MAC")
+    bs = max(8, block_size)
+    size = len(mac.copy().digest())
+    if etm:
+        return _etm_opener(ctx, mac, size, _length_checker(max_length, bs, False))
+    return _mac_opener(ctx, mac, size, bs, _length_checker(max_length, bs, True))
+
+
+def _gcm_iv(iv: bytes) -> tuple[bytes, int]:
+    """(fixed 4 nonce bytes, initial invocation counter) from a 12-byte IV."""
+    if len(iv) != 12:
+        raise ValueError(f"AES-GCM needs a 12-byte IV, got {len(iv)} bytes")
+    return bytes(iv[:4]), int.from_bytes(iv[4:12], "big")
+
+
+def make_gcm_sealer(aes: AESGCM, iv: bytes) -> Sealer:
+    """An ``aes*-gcm@openssh.com`` sealer from a keyed ``AESGCM`` and the 12-byte IV."""
+    return _gcm_sealers(aes, *_gcm_iv(iv))[0]
+
+
+def make_gcm_opener(aes: AESGCM, iv: bytes, max_length: int = DEFAULT_MAX_PACKET_LENGTH) -> Opener:
+    """The opener matching ``make_gcm_sealer``."""
+    return _gcm_opener(aes, *_gcm_iv(iv), _length_checker(max_length, 16, False))
+
+
 # -- the two directions -------------------------------------------------------
 
 
@@ -516,6 +577,13 @@ class PacketWriter:
         AEAD ciphers and required by the others. Resets the rekey counters.
         """
         self._seal_one, self._seal_batch = make_sealers(cipher, key, iv, mac, mac_key)
+        self.bytes_sealed = 0
+        self.packets_sealed = 0
+
+    def set_sealer(self, sealer: Sealer) -> None:
+        """Use a ready-made sealer (``make_context_sealer``, ``make_gcm_sealer``)
+        from the next ``seal()`` on; resets the rekey counters like ``set_keys``."""
+        self._seal_one, self._seal_batch = sealer, None
         self.bytes_sealed = 0
         self.packets_sealed = 0
 
@@ -610,6 +678,13 @@ class PacketReader:
         self.bytes_opened = 0
         self.packets_opened = 0
 
+    def set_opener(self, opener: Opener) -> None:
+        """Use a ready-made opener (``make_context_opener``, ``make_gcm_opener``)
+        for the next packet not yet opened; resets the counters like ``set_keys``."""
+        self._open_one = opener
+        self.bytes_opened = 0
+        self.packets_opened = 0
+
     def set_compression(self, name: str) -> None:
         """Expect compression ``name`` from the next packet on (a fresh inflate stream)."""
         spec = get_compression(name)
@@ -683,6 +758,23 @@ class PacketReader:
         if n < 0 or self._end + n > len(self._buf):
             raise ValueError(f"cannot commit {n} bytes")
         self._end += n
+
+    def take_buffered(self, n: int | None = None) -> bytes:
+        """Remove and return up to ``n`` (default: all) buffered bytes not yet opened.
+
+        For a caller that reads the same stream raw between packets (a
+        version line, or paramiko's ``Packetizer.read_all``); only meaningful
+        at a packet boundary, since an opener may hold a half-read packet.
+        """
+        start, end = self._start, self._end
+        if n is not None:
+            end = min(end, start + max(0, n))
+        out = bytes(self._buf[start:end])
+        if end == self._end:
+            self._start = self._end = 0
+        else:
+            self._start = end
+        return out
 
     # -- opening -------------------------------------------------------------
 
