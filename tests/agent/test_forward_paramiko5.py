@@ -199,3 +199,13 @@ def test_request_handler_without_a_local_agent_refuses_cleanly(monkeypatch: pyte
         finally:
             handler.close()
             chan.close()
+
+
+def test_agent_key_from_placeholder_bytes_is_built_leniently() -> None:
+    """paramiko builds an AgentKey from any bytes (Fabric's tests pass b"dummy");
+    what is not a key gets no inner key, and equality still works by blob."""
+    key = AgentKey(AgentSSH(), b"dummy")
+    assert key.inner_key is None
+    assert key.asbytes() == b"dummy"
+    assert key == AgentKey(AgentSSH(), b"dummy")
+    assert key != AgentKey(AgentSSH(), b"other")

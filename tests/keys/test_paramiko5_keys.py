@@ -346,3 +346,22 @@ def test_write_private_key_refuses_unknown_formats(keys: dict[str, PKey], tmp_pa
     keys["rsa"].write_private_key_file(tmp_path / "k", file_format=PEM)
     assert (tmp_path / "k").read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
     assert (tmp_path / "k").stat().st_mode & 0o777 == 0o600
+
+
+def test_equality_follows_fields_as_paramiko() -> None:
+    """paramiko compares keys by their ``_fields``; a subclass overriding it
+    (as Fabric's test doubles do) decides equality."""
+
+    class Named(PKey):
+        def __init__(self, name: str) -> None:
+            self._name = name
+
+        @property
+        def _fields(self) -> object:
+            return [self._name]
+
+    assert Named("a") == Named("a")
+    assert Named("a") != Named("b")
+    key = Ed25519Key.generate()
+    assert key == Ed25519Key(data=key.asbytes())
+    assert key != Ed25519Key.generate()

@@ -64,7 +64,10 @@ def pipe_socket(chan: Channel, sock: socket.socket) -> None:
 
 def run_command(chan: Channel, command: bytes) -> None:
     """Run ``command`` in a shell with the channel as its stdin/stdout/stderr."""
-    proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # unbuffered pipes: interactive protocols (scp's acks) wait for each write
+    proc = subprocess.Popen(
+        command, shell=True, bufsize=0, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
 
     def feed_stdin() -> None:
@@ -74,7 +77,12 @@ def run_command(chan: Channel, command: bytes) -> None:
                 data = chan.recv(1 << 20)
                 if not data:
                     break
-                proc.stdin.write(data)
+                view = memoryview(data)
+                while view:  # a raw pipe may take part of a write
+                    written = proc.stdin.write(view)
+                    if not written:
+                        return
+                    view = view[written:]
         except OSError:
             pass
         finally:
@@ -84,7 +92,7 @@ def run_command(chan: Channel, command: bytes) -> None:
     def pump_stderr() -> None:
         assert proc.stderr is not None
         while True:
-            data = proc.stderr.read1(1 << 16)  # type: ignore[attr-defined]
+            data = proc.stderr.read(1 << 16)  # raw pipe: one read, whatever is there
             if not data:
                 break
             chan.sendall_stderr(data)
@@ -94,7 +102,7 @@ def run_command(chan: Channel, command: bytes) -> None:
         t.start()
     try:
         while True:
-            data = proc.stdout.read1(1 << 20)  # type: ignore[attr-defined]
+            data = proc.stdout.read(1 << 20)
             if not data:
                 break
             chan.sendall(data)

@@ -447,6 +447,18 @@ def test_exit_status(pair: tuple[Transport, Transport]) -> None:
     assert chan.exit_status_ready()
 
 
+def test_exit_status_after_the_client_closed_is_not_an_error(pair: tuple[Transport, Transport]) -> None:
+    """Servers send the exit status when their command ends, whether or not
+    the client is still there (scp closes first): paramiko raises nothing."""
+    ct, st = pair
+    chan, schan = session(ct, st)
+    chan.close()
+    assert wait_until(lambda: schan.closed, 5)
+    schan.send_exit_status(0)  # no exception
+    with pytest.raises(SSHException, match="not open"):
+        schan.resize_pty()  # other requests on a closed channel still fail, as paramiko
+
+
 def test_reprs_read_like_paramikos(pair: tuple[Transport, Transport]) -> None:
     ct, st = pair
     assert "(connected; awaiting auth)" in repr(ct)
@@ -572,3 +584,18 @@ def test_server_interface_defaults_match_paramiko() -> None:
     assert s.check_channel_direct_tcpip_request(0, ("a", 1), ("b", 2)) == OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
     assert s.check_channel_env_request(chan, b"A", b"B") is False
     assert s.get_banner() == (None, None)
+
+
+def test_transport_address_that_does_not_resolve_raises_gaierror() -> None:
+    """paramiko lets the resolver's error through (sshtunnel catches it by type)."""
+    with pytest.raises(socket.gaierror):
+        Transport(("no-such-host.invalid", 22))
+
+
+def test_transport_address_that_refuses_raises_sshexception() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    with pytest.raises(SSHException, match=r"Unable to connect to 127\.0\.0\.1"):
+        Transport(("127.0.0.1", port))

@@ -181,6 +181,7 @@ class AgentSSH:
         for _ in range(count):
             blob = msg.get_string()
             comment = msg.get_string().decode("utf-8", "replace")
+            Message(blob, strict=True).get_name()  # an agent must answer with real key blobs
             keys.append(AgentKey(self, blob, comment))
         msg.expect_end()
         return tuple(keys)
@@ -231,13 +232,15 @@ class AgentKey(PKey):
     def __init__(self, agent: AgentSSH, blob: bytes, comment: str = "") -> None:
         """Wrap the public ``blob`` that ``agent`` reported.
 
-        ``SSHException`` if the blob does not even start with a key type name.
-        Key types ssh_keys does not know still sign; they just cannot verify.
+        The blob is read leniently, as paramiko reads it (code and tests
+        build keys from placeholder bytes): a blob that is not a key leaves a
+        best-effort ``name`` and no ``inner_key``. Key types ssh_keys does not
+        know still sign; they just cannot verify.
         """
         self.agent = agent
         self.blob = bytes(blob)
         self.comment = comment or ""
-        self.name = Message(self.blob, strict=True).get_name()
+        self.name = Message(self.blob).get_text()
         self.public_blob = None
         self.inner_key: PKey | None = None
         try:

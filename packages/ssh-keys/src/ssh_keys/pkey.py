@@ -334,14 +334,21 @@ class PKey:
         comment = self.comment if comment is None else comment
         return f"{text} {comment}" if comment else text
 
+    @property
+    def _fields(self) -> Any:
+        """What identifies the key for ``==`` and ``hash``: its type name and
+        public blob. paramiko compares keys by this property, and code built
+        on paramiko (Fabric's test doubles, for one) overrides it."""
+        return (self.get_name(), self.asbytes())
+
     def __eq__(self, other: object) -> bool:
-        """Keys are equal when their type names and public blobs are equal."""
+        """Keys are equal when their ``_fields`` (type name and public blob) are."""
         if not isinstance(other, PKey):
             return NotImplemented
-        return self.get_name() == other.get_name() and self.asbytes() == other.asbytes()
+        return bool(self._fields == other._fields)
 
     def __hash__(self) -> int:
-        """A hash of the public blob, consistent with ``==``."""
+        """A hash of the public blob, consistent with ``==`` (which compares it)."""
         return hash(self.asbytes())
 
     def __repr__(self) -> str:

@@ -473,8 +473,17 @@ class Channel:
         return auth_cookie
 
     def send_exit_status(self, status: int) -> None:
-        """Server side: tell the client the command's exit status."""
-        self._request("exit-status", _U32.pack(status & 0xFFFFFFFF), want_reply=False)
+        """Server side: tell the client the command's exit status.
+
+        A client that has already closed the channel (scp does, once it has
+        what it wants) is not told, and the caller gets no error, as with
+        paramiko: servers call this unconditionally when their command ends.
+        """
+        try:
+            self._request("exit-status", _U32.pack(status & 0xFFFFFFFF), want_reply=False)
+        except SSHException:
+            if not self.closed:
+                raise
 
     def send_exit_signal(self, signal: str, core_dumped: bool = False, message: str = "") -> None:
         """Server side: tell the client the command died of ``signal`` (e.g. "TERM")."""

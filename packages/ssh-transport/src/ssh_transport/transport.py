@@ -74,8 +74,13 @@ def _split_address(target: str | tuple[str, int]) -> tuple[str, int]:
 
 
 def _connect(host: str, port: int) -> socket.socket:
+    """A TCP connection for ``Transport((host, port))``. As in paramiko, a name
+    that does not resolve raises ``socket.gaierror`` (sshtunnel tells the two
+    apart) and a failed connection ``SSHException``."""
     try:
         return socket.create_connection((host, port))
+    except socket.gaierror:
+        raise
     except OSError as exc:
         raise SSHException(f"Unable to connect to {host}: {exc}") from exc
 
