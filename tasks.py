@@ -2,7 +2,8 @@
 """The project's two commands, for a fresh machine that has only python3.
 
     python3 tasks.py demo    set everything up and run a loopback SSH session end to end
-    python3 tasks.py test    run the whole test suite (lint, types, each layer alone, the full stack)
+    python3 tasks.py test    run the whole test suite (lint, types, each layer alone, the full stack,
+                             and Fabric/sshtunnel/scp/fsspec on our paramiko)
 
 Both bootstrap their own virtual environments under the repository (``.venv``
 for the demo, ``.venv-tools`` for tox), so nothing is installed system-wide.
@@ -19,8 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 PACKAGES = ["ssh-wire", "ssh-keys", "ssh-transport", "ssh-sftp", "ssh-agent", "paramiko"]
-# What CI runs: lint and types, each layer installed alone, then the whole stack.
-TEST_ENVS = "lint,type,wire,keys,transport,sftp,agent,full"
+# What CI runs: lint and types, each layer installed alone, the whole stack,
+# then the downstream packages (Fabric, sshtunnel, scp, fsspec) on our paramiko.
+TEST_ENVS = "lint,type,wire,keys,transport,sftp,agent,full,downstream"
 
 
 def _venv(path: Path) -> Path:
