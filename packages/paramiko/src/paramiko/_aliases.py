@@ -40,6 +40,7 @@ MODULES: dict[str, str] = {
     "sftp_handle": "ssh_sftp.handle",
     "agent": "ssh_agent.agent",
     "auth_strategy": "ssh_transport.auth_strategy",
+    "auth_handler": "ssh_transport.auth_handler",
     "client": "paramiko.client",
 }
 
