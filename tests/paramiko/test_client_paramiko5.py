@@ -6,10 +6,8 @@ host key policies given as classes or instances, and Fabric's
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import inspect
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from ssh_transport.auth_strategy import (
     NoneAuth,
     Password,
 )
+from support.sshserver import serve
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -68,35 +67,8 @@ class Server(paramiko.ServerInterface):
 @pytest.fixture
 def server() -> Iterator[tuple[int, Server]]:
     iface = Server()
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    transports: list[paramiko.Transport] = []
-
-    def serve() -> None:
-        while True:
-            try:
-                sock, _ = listener.accept()
-            except OSError:
-                return
-            t = paramiko.Transport(sock)
-            transports.append(t)
-            t.add_server_key(HOST_KEY)
-            try:
-                t.start_server(server=iface)
-            except paramiko.SSHException:
-                continue
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield port, iface
-    finally:
-        with contextlib.suppress(OSError):
-            listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
-        listener.close()
-        for t in transports:
-            t.close()
-        thread.join(5)
+    with serve([HOST_KEY], make_server=lambda: iface) as running:
+        yield running.port, iface
 
 
 @pytest.fixture

@@ -281,6 +281,6 @@ def serve(host_keys: Sequence[Any], make_server: Any = ExecServer, configure: An
         for t in running.transports:
             t.close()
         for s in running.servers:
-            for ls in s.forwards.values():
+            for ls in getattr(s, "forwards", {}).values():  # ExecServer's listeners
                 ls.close()
         thread.join(5)

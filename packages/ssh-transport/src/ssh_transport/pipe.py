@@ -28,36 +28,38 @@ class ReadyPipe(Protocol):
         """Lower the signal."""
 
 
-class PosixPipe:
-    """The signal on an ``os.pipe()``: at most one byte is ever in it, so
-    neither ``set`` nor ``clear`` can block."""
+class _SignalPipe:
+    """The set/clear/close logic shared by both kinds: at most one byte is
+    ever in the pipe, so neither ``set`` nor ``clear`` can block. Subclasses
+    say how a byte is put in, taken out, and how the ends are released."""
 
     def __init__(self) -> None:
-        """Create the pipe (two descriptors, both non-blocking)."""
-        self._rfd, self._wfd = os.pipe()
-        os.set_blocking(self._rfd, False)
-        os.set_blocking(self._wfd, False)
         self._set = False
         self._forever = False
         self._closed = False
 
-    def fileno(self) -> int:
-        """The read end, for ``select``; never read from it yourself."""
-        return self._rfd
+    def _put_byte(self) -> None:
+        raise NotImplementedError
+
+    def _take_byte(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
 
     def set(self) -> None:
         """Make the read end readable (idempotent)."""
         if self._set or self._closed:
             return
         self._set = True
-        os.write(self._wfd, b"*")
+        self._put_byte()
 
     def clear(self) -> None:
         """Make the read end not readable, unless ``set_forever`` was called."""
         if not self._set or self._forever or self._closed:
             return
         try:
-            os.read(self._rfd, 1)
+            self._take_byte()
         except BlockingIOError:
             pass
         self._set = False
@@ -68,12 +70,11 @@ class PosixPipe:
         self.set()
 
     def close(self) -> None:
-        """Release both descriptors; further ``set``/``clear`` do nothing."""
+        """Release both ends; further ``set``/``clear`` do nothing."""
         if self._closed:
             return
         self._closed = True
-        os.close(self._rfd)
-        os.close(self._wfd)
+        self._release()
 
     @property
     def closed(self) -> bool:
@@ -81,57 +82,55 @@ class PosixPipe:
         return self._closed
 
 
-class WindowsPipe:
+class PosixPipe(_SignalPipe):
+    """The signal on an ``os.pipe()``."""
+
+    def __init__(self) -> None:
+        """Create the pipe (two descriptors, both non-blocking)."""
+        super().__init__()
+        self._rfd, self._wfd = os.pipe()
+        os.set_blocking(self._rfd, False)
+        os.set_blocking(self._wfd, False)
+
+    def fileno(self) -> int:
+        """The read end, for ``select``; never read from it yourself."""
+        return self._rfd
+
+    def _put_byte(self) -> None:
+        os.write(self._wfd, b"*")
+
+    def _take_byte(self) -> None:
+        os.read(self._rfd, 1)
+
+    def _release(self) -> None:
+        os.close(self._rfd)
+        os.close(self._wfd)
+
+
+class WindowsPipe(_SignalPipe):
     """The signal on a connected socket pair: on Windows ``select`` takes
     only sockets."""
 
     def __init__(self) -> None:
         """Create the connected pair (both ends non-blocking)."""
+        super().__init__()
         self._rsock, self._wsock = socket.socketpair()
         self._rsock.setblocking(False)
         self._wsock.setblocking(False)
-        self._set = False
-        self._forever = False
-        self._closed = False
 
     def fileno(self) -> int:
         """The read end's socket descriptor, for ``select``."""
         return self._rsock.fileno()
 
-    def set(self) -> None:
-        """Make the read end readable (idempotent)."""
-        if self._set or self._closed:
-            return
-        self._set = True
+    def _put_byte(self) -> None:
         self._wsock.send(b"*")
 
-    def clear(self) -> None:
-        """Make the read end not readable, unless ``set_forever`` was called."""
-        if not self._set or self._forever or self._closed:
-            return
-        try:
-            self._rsock.recv(1)
-        except BlockingIOError:
-            pass
-        self._set = False
+    def _take_byte(self) -> None:
+        self._rsock.recv(1)
 
-    def set_forever(self) -> None:
-        """Set the signal for good."""
-        self._forever = True
-        self.set()
-
-    def close(self) -> None:
-        """Release both sockets; further ``set``/``clear`` do nothing."""
-        if self._closed:
-            return
-        self._closed = True
+    def _release(self) -> None:
         self._rsock.close()
         self._wsock.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether ``close`` was called."""
-        return self._closed
 
 
 def make_pipe() -> PosixPipe | WindowsPipe:
