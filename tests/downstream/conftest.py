@@ -3,7 +3,10 @@ whatever ``paramiko`` is installed, against two servers on loopback:
 
 * ``sshd``: a private OpenSSH sshd (tests/support/sshd.py);
 * ``ours``: our own server (tests/support/sshserver.py's ``ExecServer``, with
-  our SFTP server serving "/" so paths mean the same on both).
+  our SFTP server serving "/" so paths mean the same on both);
+* ``demo``: the demo server users start (``python -m paramiko.demo server``,
+  SFTP rooted at "/"), which has no port forwarding: the forwarding tests
+  run on the first two only (``downstream_env.FORWARDING``).
 
 Both accept the same ed25519 client key, so one key file logs in everywhere.
 
@@ -84,7 +87,19 @@ def ours_target(client_key: Path) -> Iterator[Target]:
         yield Target("ours", running.host, running.port, getpass.getuser(), client_key, real_pty=False)
 
 
-@pytest.fixture(params=["sshd", "ours"])
+@pytest.fixture(scope="session")
+def demo_target(client_key: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The shipped demo server, as a child process, authorizing ``client_key``."""
+    from support.demoserver import demo_server
+
+    state = tmp_path_factory.mktemp("demo-state")
+    authorized = state / "authorized_keys"
+    authorized.write_text(Path(f"{client_key}.pub").read_text())
+    with demo_server(state / "hostkey", Path("/"), authorized) as port:
+        yield Target("demo", "127.0.0.1", port, getpass.getuser(), client_key, real_pty=False)
+
+
+@pytest.fixture(params=["sshd", "ours", "demo"])
 def target(request: pytest.FixtureRequest) -> Target:
-    """Each test that takes ``target`` runs against both servers."""
+    """Each test that takes ``target`` runs against every server."""
     return request.getfixturevalue(f"{request.param}_target")  # type: ignore[no-any-return]

@@ -45,6 +45,11 @@ class Target:
         return f"{self.user}@{self.host}:{self.port}"
 
 
+# The servers that forward ports (the demo server does not): tests that need
+# forwarding take ``@pytest.mark.parametrize("target", FORWARDING, indirect=True)``.
+FORWARDING = ["sshd", "ours"]
+
+
 def require(module: str) -> ModuleType:
     """Import ``module`` (a downstream package installed from the index by
     ``tox -e downstream``). When it is missing, usually because the index

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from downstream_env import Target, echo_roundtrip, echo_server, make_tree, require, ssh_agent
+from downstream_env import FORWARDING, Target, echo_roundtrip, echo_server, make_tree, require, ssh_agent
 
 from support.peers import need_program
 from support.sshd import free_port
@@ -144,6 +144,7 @@ def test_threading_group_run(sshd_target: Target, ours_target: Target, tmp_path:
         group.close()
 
 
+@pytest.mark.parametrize("target", FORWARDING, indirect=True)
 def test_forward_local(target: Target, tmp_path: Path) -> None:
     with echo_server() as echo_port, connect(target, tmp_path) as c:
         local_port = free_port()
@@ -153,6 +154,7 @@ def test_forward_local(target: Target, tmp_path: Path) -> None:
                 assert echo_roundtrip(local_port, payload) == payload
 
 
+@pytest.mark.parametrize("target", FORWARDING, indirect=True)
 def test_forward_remote(target: Target, tmp_path: Path) -> None:
     with echo_server() as echo_port, connect(target, tmp_path) as c:
         remote_port = free_port()

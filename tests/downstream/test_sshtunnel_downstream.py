@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from downstream_env import Target, echo_roundtrip, echo_server, require
+from downstream_env import FORWARDING, Target, echo_roundtrip, echo_server, require
 
 from support.peers import need_program
 from support.sshd import keygen
@@ -40,6 +40,7 @@ def forwarder(target: Target, **kwargs: Any) -> Any:
     )
 
 
+@pytest.mark.parametrize("target", FORWARDING, indirect=True)
 def test_tunnel_to_echo_server(target: Target) -> None:
     with echo_server() as echo_port:
         tunnel = forwarder(target, remote_bind_address=("127.0.0.1", echo_port), local_bind_address=("127.0.0.1", 0))
@@ -58,6 +59,7 @@ def test_tunnel_to_echo_server(target: Target) -> None:
         assert not tunnel.is_active
 
 
+@pytest.mark.parametrize("target", FORWARDING, indirect=True)
 def test_many_connections_at_once(target: Target) -> None:
     with echo_server() as echo_port:
         tunnel = forwarder(target, remote_bind_address=("127.0.0.1", echo_port), local_bind_address=("127.0.0.1", 0))
@@ -85,6 +87,7 @@ def test_many_connections_at_once(target: Target) -> None:
             tunnel.stop()
 
 
+@pytest.mark.parametrize("target", FORWARDING, indirect=True)
 def test_several_tunnels_and_restart(target: Target) -> None:
     with echo_server() as echo_a, echo_server() as echo_b:
         tunnel = forwarder(
@@ -106,6 +109,7 @@ def test_several_tunnels_and_restart(target: Target) -> None:
             tunnel.stop()
 
 
+@pytest.mark.parametrize("target", FORWARDING, indirect=True)
 def test_open_tunnel_context_manager(target: Target) -> None:
     with (
         echo_server() as echo_port,
@@ -123,6 +127,7 @@ def test_open_tunnel_context_manager(target: Target) -> None:
         assert echo_roundtrip(tunnel.local_bind_port, b"ctx") == b"ctx"
 
 
+@pytest.mark.parametrize("target", FORWARDING, indirect=True)
 def test_private_key_object_and_wrong_key(target: Target, tmp_path: Path) -> None:
     with echo_server() as echo_port:
         pkey = paramiko.Ed25519Key.from_private_key_file(str(target.key))
@@ -153,6 +158,7 @@ def test_private_key_object_and_wrong_key(target: Target, tmp_path: Path) -> Non
         # (no stop(): sshtunnel 0.5.1's stop() after a failed start waits forever)
 
 
+@pytest.mark.parametrize("target", FORWARDING, indirect=True)
 def test_ssh_proxy_command(target: Target, sshd_target: Target) -> None:
     need_program("ssh")
     proxy = paramiko.ProxyCommand(

@@ -7,14 +7,14 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.demoserver import demo_server as start_demo
 from support.peers import need_program
-from support.sshd import free_port, keygen
+from support.sshd import keygen
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENSSH_OPTS = ["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
@@ -66,19 +66,8 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
     authorized.write_text(Path(f"{key}.pub").read_text())
     root = tmp_path / "root"
     root.mkdir()
-    port = free_port()
-    cmd = [sys.executable, "-m", "paramiko.demo", "server", "--port", str(port), "--root", str(root)]
-    cmd += ["--state", str(tmp_path / "state"), "--password", "s3cret", "--authorized-keys", str(authorized)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not proc.stdout.readline().startswith("listening on"):
-            assert proc.poll() is None, "demo server died"
+    with start_demo(tmp_path / "state", root, authorized) as port:
         yield port, root, key
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.timeout(60)
