@@ -8,6 +8,22 @@ imports the transport.
 from ssh_wire import PasswordRequiredException, SSHException
 
 from ._util import generate_key_bytes
+from .certificates import (
+    DEFAULT_CA_SIGNATURE_ALGORITHMS,
+    FOREVER,
+    Certificate,
+    CertificateError,
+    CertificateExpired,
+    CertificateNotValid,
+    CertificateNotYetValid,
+    CertificateOptionError,
+    CertificatePrincipalError,
+    CertificateSignatureError,
+    CertificateType,
+    CertificateTypeError,
+    CertificateUntrustedCA,
+    sign_certificate,
+)
 from .certs import PublicBlob
 from .dsskey import DSSKey
 from .ecdsakey import ECDSAKey
@@ -36,8 +52,21 @@ key_classes[:] = [RSAKey, Ed25519Key, ECDSAKey, DSSKey]
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_CA_SIGNATURE_ALGORITHMS",
+    "FOREVER",
     "OPENSSH",
     "PEM",
+    "Certificate",
+    "CertificateError",
+    "CertificateExpired",
+    "CertificateNotValid",
+    "CertificateNotYetValid",
+    "CertificateOptionError",
+    "CertificatePrincipalError",
+    "CertificateSignatureError",
+    "CertificateType",
+    "CertificateTypeError",
+    "CertificateUntrustedCA",
     "DSSKey",
     "ECDSAKey",
     "Ed25519Key",
@@ -63,4 +92,5 @@ __all__ = [
     "load_public_key",
     "load_public_key_file",
     "parse_public_key_line",
+    "sign_certificate",
 ]

@@ -206,6 +206,11 @@ class PKey:
             name = name[: -len(CERT_SUFFIX)]
         elif name not in self._KEY_NAMES:
             raise SSHException(f"Invalid key: expected {' or '.join(self._KEY_NAMES)}, got {name[:64]!r}")
+        self._read_fields(m, name)
+
+    def _read_fields(self, m: Message, name: str) -> None:
+        """Parse the public fields that follow the type name ``name``, with
+        the errors of the crypto library turned into ``SSHException``."""
         try:
             self._parse_public(m, name)
         except SSHException:
@@ -613,22 +618,36 @@ def _class_for_crypto_key(key: Any) -> type[PKey]:
 
 
 def _certified_blob(blob: PublicBlob) -> bytes:
-    """The plain public key blob a certificate (or public key) blob carries:
-    for a certificate, the key fields that follow its nonce under the base
-    type name. ``ValueError`` when the blob cannot be read."""
+    """The plain public key blob a certificate (or public key) blob carries,
+    read by the certificate parser (its CA signature is not checked here:
+    that is the server's business, as in paramiko). ``ValueError`` when the
+    blob cannot be read."""
     if not blob.is_certificate:
         return blob.key_blob
-    base = blob.key_type[: -len(CERT_SUFFIX)]
+    from .certificates import Certificate  # certificates builds on this module
+
     try:
-        m = Message(blob.key_blob, strict=True)
-        m.get_text()
-        m.get_string()  # nonce
-        key = object.__new__(_class_for_name(base))
-        key.comment = None
-        key._read_public(Message(Message().add_string(base).asbytes() + m.get_remainder(), strict=True))
+        return Certificate.from_public_blob(blob, verify=False).key.asbytes()
     except SSHException as exc:
         raise ValueError(f"unreadable {blob.key_type} certificate: {exc}") from exc
-    return key.asbytes()
+
+
+def key_from_fields(key_type: str, m: Message) -> PKey:
+    """The public key of type ``key_type`` whose fields (what follows the
+    type name in its blob) ``m`` reads next; ``m`` is left just after them.
+
+    For structures that embed a key's fields in a larger record, such as
+    OpenSSH certificates. ``SSHException`` for an unknown type or bad fields.
+    """
+    key = object.__new__(_class_for_name(key_type))
+    key.comment = None
+    strict = m.strict
+    m.strict = True
+    try:
+        key._read_fields(m, key_type)
+    finally:
+        m.strict = strict
+    return key
 
 
 #: the key classes ``PKey.from_type_string`` consults, in paramiko's order
