@@ -24,6 +24,7 @@ from ssh_wire import Message, ProtocolError
 from .attributes import SFTPAttributes
 from .errors import SOCKET_CLOSED, SFTPError, SFTPOSError, status_to_exception
 from .file import SFTPFile
+from .limits import SFTPLimits
 from .sftp import (
     _VERSION,
     CMD_ATTRS,
@@ -49,10 +50,15 @@ from .sftp import (
     CMD_STATUS,
     CMD_SYMLINK,
     CMD_VERSION,
+    EXT_COPY_DATA,
+    EXT_EXPAND_PATH,
     EXT_HARDLINK,
+    EXT_HOME_DIRECTORY,
     EXT_LIMITS,
+    EXT_LSETSTAT,
     EXT_POSIX_RENAME,
     EXT_STATVFS,
+    EXT_USERS_GROUPS_BY_ID,
     HDR_ID,
     MAX_REQUEST_SIZE,
     SFTP_EOF,
@@ -64,12 +70,15 @@ from .sftp import (
     SFTP_FLAG_WRITE,
     SFTP_OK,
     U32,
+    U64,
     BaseSFTP,
     PacketSplitter,
     path_str,
     ssh_string,
 )
 from .statvfs import SFTPStatVFS
+from .transfer import TransferOptions, get_tree, put_tree
+from .tree import WalkEntry, glob, makedirs, rmtree, walk
 
 __all__ = ["SFTP", "SFTPClient"]
 
@@ -275,6 +284,38 @@ class SFTPClient(BaseSFTP):
                 raise
             raise self._dropped_error() from None
         return num
+
+    def _async_batch(
+        self, requests: list[tuple[_ReplyHandler, int, tuple[bytes | bytearray | memoryview, ...]]]
+    ) -> None:
+        """Send several small requests (handler, type, body parts) in one
+        write: one channel packet and one system call for many requests,
+        which is what makes pipelined small-file transfers cheap."""
+        if self._dropped is not None:
+            raise self._dropped_error()
+        with self._lock:
+            while self._deferred_closes:
+                self._send_locked(_DISCARD, CMD_CLOSE, (self._deferred_closes.pop(),))
+            out: list[bytes | bytearray | memoryview] = []
+            nums = []
+            with self._cond:
+                for handler, t, parts in requests:
+                    num = self.request_number
+                    self.request_number = (num + 1) & 0xFFFFFFFF
+                    self._expecting[num] = handler
+                    nums.append(num)
+                    out.append(HDR_ID.pack(5 + sum(len(p) for p in parts), t, num))
+                    out.extend(parts)
+            try:
+                self._write_all(b"".join(out))
+            except (EOFError, OSError) as exc:
+                with self._cond:
+                    for num in nums:
+                        self._expecting.pop(num, None)
+                self._drop(f"Server connection dropped: {exc}", stream_gone=True)
+                if isinstance(exc, TimeoutError):
+                    raise
+                raise self._dropped_error() from None
 
     def _defer_close(self, hstr: bytes) -> None:
         """Close encoded handle ``hstr`` with the next request (safe to call
@@ -561,6 +602,33 @@ class SFTPClient(BaseSFTP):
         p = self._adjust_cwd(path)
         self._simple(CMD_RMDIR, p, ssh_string(p))
 
+    def makedirs(self, path: str | bytes, mode: int = 0o777, exist_ok: bool = False) -> None:
+        """Create directory ``path`` and any missing parent, like
+        ``os.makedirs`` (``FileExistsError`` if it exists, unless ``exist_ok``)."""
+        makedirs(self, _text(path), mode, exist_ok)
+
+    def rmtree(self, path: str | bytes, ignore_errors: bool = False) -> None:
+        """Remove directory ``path`` and everything under it, like
+        ``shutil.rmtree`` (links are removed, not followed); the removals are
+        pipelined."""
+        rmtree(self, _text(path), ignore_errors)
+
+    def walk(
+        self,
+        top: str | bytes = ".",
+        topdown: bool = True,
+        onerror: Callable[[OSError], object] | None = None,
+        followlinks: bool = False,
+    ) -> Iterator[WalkEntry]:
+        """``os.walk`` on the server: ``(dirpath, dirnames, filenames)`` for
+        ``top`` and each directory below it."""
+        return walk(self, _text(top), topdown, onerror, followlinks)
+
+    def glob(self, pattern: str | bytes) -> list[str]:
+        """Server paths matching ``pattern`` (``*``, ``?``, ``[...]``, and
+        ``**`` for any depth), sorted; wildcards skip names starting with "."."""
+        return glob(self, _text(pattern))
+
     # -- files -------------------------------------------------------------------
 
     def open(self, filename: str | bytes, mode: str = "r", bufsize: int = -1) -> SFTPFile:
@@ -626,6 +694,91 @@ class SFTPClient(BaseSFTP):
         self._need_ext(EXT_STATVFS)
         t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_STATVFS), ssh_string(p))
         return SFTPStatVFS._from_msg(self._expect(t, msg, CMD_EXTENDED_REPLY, p))
+
+    # -- OpenSSH extensions (each raises OSError(EOPNOTSUPP) if the server lacks it) --
+
+    def limits(self) -> SFTPLimits:
+        """The server's limits (limits@openssh.com): longest packet, READ
+        and WRITE, and open handles (0 where it sets none)."""
+        self._need_ext(EXT_LIMITS)
+        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_LIMITS))
+        return SFTPLimits._from_msg(self._expect(t, msg, CMD_EXTENDED_REPLY))
+
+    def lsetstat(self, path: str | bytes, attr: SFTPAttributes) -> None:
+        """Set the fields of ``attr`` on ``path`` itself, not following a
+        symbolic link (lsetstat@openssh.com; a size is not allowed)."""
+        p = self._adjust_cwd(path)
+        self._need_ext(EXT_LSETSTAT)
+        self._simple(CMD_EXTENDED, p, ssh_string(EXT_LSETSTAT), ssh_string(p), attr.asbytes())
+
+    def expand_path(self, path: str | bytes) -> str:
+        """``path`` made absolute by the server with "~", "~/..." and
+        "~user/..." expanded (expand-path@openssh.com)."""
+        p = self._adjust_cwd(path) if not _starts_with_tilde(path) else _as_str(path)
+        self._need_ext(EXT_EXPAND_PATH)
+        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_EXPAND_PATH), ssh_string(p))
+        return self._one_name(t, msg, p)
+
+    def home_directory(self, username: str = "") -> str:
+        """The home directory of ``username`` on the server ("" for the user
+        logged in), through the home-directory extension."""
+        self._need_ext(EXT_HOME_DIRECTORY)
+        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_HOME_DIRECTORY), ssh_string(username))
+        return self._one_name(t, msg, username)
+
+    def users_groups_by_id(self, uids: Iterable[int], gids: Iterable[int]) -> tuple[list[str], list[str]]:
+        """The server's user names for ``uids`` and group names for
+        ``gids``, in order, "" where it knows none
+        (users-groups-by-id@openssh.com)."""
+        uid_list, gid_list = list(uids), list(gids)
+        self._need_ext(EXT_USERS_GROUPS_BY_ID)
+        packed_uids = b"".join(U32.pack(u) for u in uid_list)
+        packed_gids = b"".join(U32.pack(g) for g in gid_list)
+        t, msg = self._request(
+            CMD_EXTENDED, ssh_string(EXT_USERS_GROUPS_BY_ID), ssh_string(packed_uids), ssh_string(packed_gids)
+        )
+        msg = self._expect(t, msg, CMD_EXTENDED_REPLY)
+        users = _names_in(msg.get_string(), len(uid_list))
+        groups = _names_in(msg.get_string(), len(gid_list))
+        return users, groups
+
+    def copy_data(
+        self, source: SFTPFile, dest: SFTPFile, offset: int = 0, length: int = 0, dest_offset: int = 0
+    ) -> None:
+        """Have the server copy ``length`` bytes (0: to the end) of open
+        file ``source`` from ``offset`` into open file ``dest`` at
+        ``dest_offset``; no data crosses the network (copy-data). The two
+        must be different files; ``dest`` is flushed first."""
+        self._need_ext(EXT_COPY_DATA)
+        dest.flush()
+        t, msg = self._request(
+            CMD_EXTENDED,
+            ssh_string(EXT_COPY_DATA),
+            ssh_string(source.handle),
+            U64.pack(offset),
+            U64.pack(length),
+            ssh_string(dest.handle),
+            U64.pack(dest_offset),
+        )
+        self._convert_status(t, msg)
+
+    def remote_copy(self, source: str | bytes, dest: str | bytes) -> None:
+        """Copy file ``source`` to ``dest`` on the server (created or
+        replaced, with ``source``'s permissions), as OpenSSH's ``sftp cp``
+        does: through copy-data, so no data crosses the network."""
+        self._need_ext(EXT_COPY_DATA)
+        mode = self.stat(source).st_mode
+        with self.open(source, "rb") as src, self.open(dest, "wb") as dst:
+            if mode is not None:
+                self.chmod(dest, mode & 0o7777)
+            self.copy_data(src, dst)
+
+    def _one_name(self, t: int, msg: Message, path: str) -> str:
+        """The single path of a NAME reply (or raise its status)."""
+        msg = self._expect(t, msg, CMD_NAME, path)
+        if msg.get_int() != 1:
+            raise SFTPError("expected exactly one name in the reply")
+        return path_str(msg.get_string())
 
     def _need_ext(self, name: str) -> None:
         """Raise ``OSError(EOPNOTSUPP)`` unless the server offers extension ``name``."""
@@ -744,10 +897,33 @@ class SFTPClient(BaseSFTP):
         callback: Callback | None = None,
         prefetch: bool = True,
         max_concurrent_prefetch_requests: int | None = None,
+        *,
+        recursive: bool = False,
+        preserve: bool = False,
+        resume: bool = False,
+        follow_symlinks: bool = False,
+        total_callback: Callback | None = None,
     ) -> None:
         """Copy remote file ``remotepath`` to local path ``localpath``;
         ``callback(bytes_so_far, total)`` reports progress. Raises ``IOError``
-        if the copy's size differs from what the server reported."""
+        if the copy's size differs from what the server reported.
+
+        The keyword options work as OpenSSH's ``sftp get -R -p -a``:
+        ``recursive`` copies a directory tree (as ``cp -r``: into
+        ``localpath/<name>`` if ``localpath`` is an existing directory, else
+        to ``localpath``), with many files in flight at once; symbolic links
+        inside the tree are skipped unless ``follow_symlinks``.
+        ``preserve`` copies permission bits and access/modification times.
+        ``resume`` continues partial copies from their current size instead
+        of starting over (a copy larger than the source is an error).
+        ``callback`` then reports each file, ``total_callback(bytes_so_far,
+        total)`` the whole transfer."""
+        if recursive or preserve or resume or follow_symlinks or total_callback is not None:
+            opts = TransferOptions(preserve, resume, follow_symlinks, True, callback, total_callback)
+            if max_concurrent_prefetch_requests:
+                opts.window = max_concurrent_prefetch_requests
+            get_tree(self, _text(remotepath), os.fspath(localpath), recursive, opts)
+            return
         with open(localpath, "wb") as fl:
             size = self.getfo(remotepath, fl, callback, prefetch, max_concurrent_prefetch_requests)
         local = os.stat(localpath).st_size
@@ -793,8 +969,24 @@ class SFTPClient(BaseSFTP):
         remotepath: str | bytes,
         callback: Callback | None = None,
         confirm: bool = True,
+        *,
+        recursive: bool = False,
+        preserve: bool = False,
+        resume: bool = False,
+        follow_symlinks: bool = False,
+        total_callback: Callback | None = None,
     ) -> SFTPAttributes:
-        """Copy local file ``localpath`` to ``remotepath``; see ``putfo``."""
+        """Copy local file ``localpath`` to ``remotepath``; see ``putfo``.
+
+        The keyword options mirror ``get``'s (OpenSSH's ``sftp put -R -p
+        -a``): ``recursive`` uploads a tree (into ``remotepath/<name>`` if
+        ``remotepath`` is an existing directory), ``preserve`` sets modes
+        and times on the copies, ``resume`` appends to partial remote copies,
+        ``total_callback`` reports the whole transfer. With ``confirm`` the
+        result is the copy's attributes (the top directory's for a tree)."""
+        if recursive or preserve or resume or follow_symlinks or total_callback is not None:
+            opts = TransferOptions(preserve, resume, follow_symlinks, confirm, callback, total_callback)
+            return put_tree(self, os.fspath(localpath), _text(remotepath), recursive, opts)
         file_size = os.stat(localpath).st_size
         with open(localpath, "rb") as fl:
             return self.putfo(fl, remotepath, file_size, callback, confirm)
@@ -802,6 +994,11 @@ class SFTPClient(BaseSFTP):
 
 # paramiko 1.5 alias
 SFTP = SFTPClient
+
+
+def _text(path: str | bytes) -> str:
+    """A remote path given as ``str`` or ``bytes``, as ``str``."""
+    return path_str(path) if isinstance(path, bytes) else path
 
 
 def _parse_status(msg: Message) -> tuple[int, str]:
@@ -825,3 +1022,22 @@ def _parse_names(msg: Message) -> Iterable[SFTPAttributes]:
         longname = path_str(msg.get_string())
         out.append(SFTPAttributes._from_msg(msg, filename, longname))
     return out
+
+
+def _as_str(path: str | bytes) -> str:
+    """A path as ``str``."""
+    return path_str(path) if isinstance(path, bytes) else path
+
+
+def _starts_with_tilde(path: str | bytes) -> bool:
+    """Whether ``path`` is a "~" path (left for the server to expand)."""
+    return _as_str(path).startswith("~")
+
+
+def _names_in(blob: bytes, count: int) -> list[str]:
+    """``count`` SSH strings packed in ``blob``, as text."""
+    msg = Message(blob, strict=True)
+    names = [msg.get_string().decode("utf-8", "replace") for _ in range(count)]
+    if msg.remaining():
+        raise SFTPError("users-groups-by-id reply has more names than asked for")
+    return names

@@ -105,12 +105,35 @@ class SFTPHandle:
         return SFTP_OP_UNSUPPORTED
 
     def fsync(self) -> int:
-        """Flush the file to stable storage (fsync@openssh.com); an error code."""
-        return SFTP_OP_UNSUPPORTED
+        """Flush the file to stable storage (fsync@openssh.com); an error
+        code. By default flushes ``writefile`` and ``fsync``s the descriptor
+        of ``writefile`` or ``readfile``, so handles written for paramiko
+        1.5 serve it."""
+        files = [f for f in (getattr(self, "writefile", None), getattr(self, "readfile", None)) if f is not None]
+        fd = _fileno(files)
+        if fd is None:
+            return SFTP_OP_UNSUPPORTED
+        try:
+            writefile = getattr(self, "writefile", None)
+            if writefile is not None:
+                writefile.flush()
+            os.fsync(fd)
+        except OSError as exc:
+            return _convert(exc)
+        return SFTP_OK
 
     def statvfs(self) -> SFTPStatVFS | int:
-        """Statistics of the file system holding the file (fstatvfs@openssh.com)."""
-        return SFTP_OP_UNSUPPORTED
+        """Statistics of the file system holding the file
+        (fstatvfs@openssh.com); by default ``fstatvfs`` of the descriptor of
+        ``readfile`` or ``writefile``. When the handle cannot tell, the
+        server asks the interface's ``statvfs`` for the path it was opened with."""
+        fd = _fileno([f for f in (getattr(self, "readfile", None), getattr(self, "writefile", None)) if f is not None])
+        if fd is None:
+            return SFTP_OP_UNSUPPORTED
+        try:
+            return SFTPStatVFS.from_statvfs(os.fstatvfs(fd))
+        except OSError as exc:
+            return _convert(exc)
 
     # -- used by SFTPServer for directory handles -----------------------------------
 
@@ -139,6 +162,21 @@ class SFTPHandle:
     def _get_name(self) -> bytes | None:
         """The handle string the server assigned."""
         return self.__name
+
+
+def _fileno(files: list[Any]) -> int | None:
+    """The descriptor of the first of ``files`` that has one."""
+    for f in files:
+        fileno = getattr(f, "fileno", None)
+        if not callable(fileno):
+            continue
+        try:
+            fd = fileno()
+        except (OSError, ValueError):
+            continue
+        if isinstance(fd, int) and fd >= 0:
+            return fd
+    return None
 
 
 def _convert(exc: OSError) -> int:

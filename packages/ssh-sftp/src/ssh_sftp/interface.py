@@ -8,7 +8,7 @@ from typing import Any
 
 from .attributes import SFTPAttributes
 from .handle import SFTPHandle
-from .sftp import SFTP_OP_UNSUPPORTED
+from .sftp import SFTP_FAILURE, SFTP_OP_UNSUPPORTED
 from .statvfs import SFTPStatVFS
 
 __all__ = ["SFTPServerInterface"]
@@ -17,7 +17,17 @@ __all__ = ["SFTPServerInterface"]
 class SFTPServerInterface:
     """The storage behind an SFTP server. Each method returns its result, or
     an ``SFTP_*`` error code (``SFTPServer.convert_errno`` turns an errno
-    into one). Every default answers ``SFTP_OP_UNSUPPORTED``."""
+    into one). Every default answers ``SFTP_OP_UNSUPPORTED`` (except
+    ``canonicalize`` and ``home_directory``).
+
+    The server offers an OpenSSH extension only when the interface can
+    serve it: posix-rename@openssh.com when ``posix_rename`` or ``rename``
+    is overridden (the server gives ``rename`` POSIX semantics),
+    statvfs/fstatvfs with ``statvfs``, hardlink with ``hardlink``,
+    lsetstat with ``lsetstat`` (or ``chattr`` and ``lstat``, for paths that
+    are not links), users-groups-by-id with ``users_groups_by_id``. So a
+    server written to paramiko 1.5's interface works with OpenSSH's
+    ``sftp`` as it is."""
 
     def __init__(self, server: Any, *largs: Any, **kwargs: Any) -> None:
         """Made once per SFTP session; ``server`` is the transport's
@@ -100,4 +110,24 @@ class SFTPServerInterface:
 
     def statvfs(self, path: str) -> SFTPStatVFS | int:
         """File-system statistics for ``path`` (statvfs@openssh.com)."""
+        return SFTP_OP_UNSUPPORTED
+
+    def lsetstat(self, path: str, attr: SFTPAttributes) -> int:
+        """Like ``chattr`` without following a symbolic link at ``path``
+        (lsetstat@openssh.com)."""
+        return SFTP_OP_UNSUPPORTED
+
+    def home_directory(self, username: str) -> str | int:
+        """The home directory of ``username`` as an absolute path
+        (home-directory, and "~user" in expand-path@openssh.com); "" is the
+        session's own user, whose home is where the session starts
+        (``canonicalize(".")``) unless overridden."""
+        if username:
+            return SFTP_FAILURE
+        return self.canonicalize(".")
+
+    def users_groups_by_id(self, uids: list[int], gids: list[int]) -> tuple[list[str], list[str]] | int:
+        """The user names of ``uids`` and group names of ``gids``, in order,
+        "" for an id without a name (users-groups-by-id@openssh.com: lets
+        ``sftp``'s ``ls -l`` show names)."""
         return SFTP_OP_UNSUPPORTED

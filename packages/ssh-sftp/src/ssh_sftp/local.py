@@ -10,15 +10,18 @@ One line from a server::
 from __future__ import annotations
 
 import errno
+import grp
 import os
 import posixpath
+import pwd
+import stat
 from typing import Any
 
 from .attributes import SFTPAttributes
 from .handle import SFTPHandle
 from .interface import SFTPServerInterface
 from .server import SFTPServer
-from .sftp import SFTP_FAILURE, SFTP_OK
+from .sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK
 from .statvfs import SFTPStatVFS
 
 __all__ = ["LocalSFTPHandle", "LocalSFTPServerInterface"]
@@ -115,12 +118,25 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     """Serves the local directory ``root`` as "/". Client paths are taken
     relative to it; ``..`` stops at the root; symbolic links are followed
     only while they resolve inside it (anything else is "permission
-    denied")."""
+    denied"). Relative client paths start at ``start`` (a client path,
+    "/" by default), which is what REALPATH of "." answers, as OpenSSH's
+    sftp-server answers its start directory. With ``root="/"`` the whole
+    file system is served, as sftp-server serves it."""
 
-    def __init__(self, server: Any, *largs: Any, root: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
-        """``root`` is the directory to serve (default: the current one)."""
+    def __init__(
+        self,
+        server: Any,
+        *largs: Any,
+        root: str | os.PathLike[str] | None = None,
+        start: str = "/",
+        **kwargs: Any,
+    ) -> None:
+        """``root`` is the directory to serve (default: the current one);
+        ``start`` the client path relative paths are taken from."""
         super().__init__(server, *largs, **kwargs)
         self.root = os.path.realpath(os.fspath(root) if root is not None else os.getcwd())
+        self.start = "/"
+        self.start = self._virtual(start)
 
     # -- path mapping ---------------------------------------------------------------
 
@@ -128,15 +144,15 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     MAX_PATH = 4096
     MAX_COMPONENTS = 256
 
-    @classmethod
-    def _virtual(cls, path: str) -> str:
+    def _virtual(self, path: str) -> str:
         """``path`` as a normalized absolute path inside the virtual tree
-        (``ENAMETOOLONG`` for absurdly long paths)."""
-        if len(path) > cls.MAX_PATH or path.count("/") > cls.MAX_COMPONENTS:
+        (relative paths start at ``start``; ``ENAMETOOLONG`` for absurdly
+        long paths)."""
+        if len(path) > self.MAX_PATH or path.count("/") > self.MAX_COMPONENTS:
             raise OSError(errno.ENAMETOOLONG, "path too long")
         if "\x00" in path:
             raise OSError(errno.EINVAL, "NUL in path")
-        v = posixpath.normpath("/" + path)
+        v = posixpath.normpath(posixpath.join(self.start, path))
         if v.startswith("//"):
             v = "/" + v.lstrip("/")
         return v
@@ -333,9 +349,61 @@ class LocalSFTPServerInterface(SFTPServerInterface):
             return v
         return target
 
+    def lsetstat(self, path: str, attr: SFTPAttributes) -> int:
+        """Apply mode, owner and times to ``path`` itself, a link not
+        followed (a link's own mode cannot be changed on Linux: a failure,
+        as with sftp-server)."""
+        try:
+            real = self._real(path, follow=False)
+            if attr.st_mode is not None:
+                if stat.S_ISLNK(os.lstat(real).st_mode):
+                    if os.chmod not in os.supports_follow_symlinks:
+                        return SFTP_FAILURE  # as sftp-server answers (EOPNOTSUPP)
+                    os.chmod(real, attr.st_mode & 0o7777, follow_symlinks=False)
+                else:
+                    os.chmod(real, attr.st_mode & 0o7777)
+            if attr.st_uid is not None and attr.st_gid is not None:
+                os.chown(real, attr.st_uid, attr.st_gid, follow_symlinks=False)
+            if attr.st_atime is not None and attr.st_mtime is not None:
+                os.utime(real, (attr.st_atime, attr.st_mtime), follow_symlinks=False)
+        except OSError as exc:
+            return _code(exc)
+        return SFTP_OK
+
+    def home_directory(self, username: str) -> str | int:
+        """The user's home directory as a client path ("" is the user the
+        server runs as); a home outside the root, or an unknown user, is
+        "no such file"; an unknown user a failure (as sftp-server answers)."""
+        try:
+            entry = pwd.getpwnam(username) if username else pwd.getpwuid(os.getuid())
+        except KeyError:
+            return SFTP_FAILURE
+        home = self._to_virtual(os.path.realpath(entry.pw_dir))
+        return home if home is not None else SFTP_NO_SUCH_FILE
+
+    def users_groups_by_id(self, uids: list[int], gids: list[int]) -> tuple[list[str], list[str]] | int:
+        """Names from the local user and group databases ("" if unknown)."""
+        return [_user_name(u) for u in uids], [_group_name(g) for g in gids]
+
     def statvfs(self, path: str) -> SFTPStatVFS | int:
         """``statvfs`` of the file system holding ``path``."""
         try:
             return SFTPStatVFS.from_statvfs(os.statvfs(self._real(path)))
         except OSError as exc:
             return _code(exc)
+
+
+def _user_name(uid: int) -> str:
+    """The local name of user ``uid``; "" if none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return ""
+
+
+def _group_name(gid: int) -> str:
+    """The local name of group ``gid``; "" if none."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except (KeyError, OverflowError):
+        return ""

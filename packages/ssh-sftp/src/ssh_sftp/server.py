@@ -4,7 +4,6 @@ calling an ``SFTPServerInterface`` for the storage."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import struct
@@ -16,15 +15,16 @@ from ssh_wire import Message, ProtocolError
 
 from .attributes import SFTPAttributes
 from .errors import SFTPError
+from .extensions import ExtensionRequests, offered_extensions
 from .handle import SFTPHandle
 from .interface import SFTPServerInterface
+from .requests import REQUESTS, RequestPolicy
 from .sftp import (
     _VERSION,
     CMD_ATTRS,
     CMD_CLOSE,
     CMD_DATA,
     CMD_EXTENDED,
-    CMD_EXTENDED_REPLY,
     CMD_FSETSTAT,
     CMD_FSTAT,
     CMD_HANDLE,
@@ -48,15 +48,6 @@ from .sftp import (
     CMD_SYMLINK,
     CMD_VERSION,
     CMD_WRITE,
-    EXT_CHECK_FILE,
-    EXT_CHECK_FILE_HANDLE,
-    EXT_CHECK_FILE_NAME,
-    EXT_FSTATVFS,
-    EXT_FSYNC,
-    EXT_HARDLINK,
-    EXT_LIMITS,
-    EXT_POSIX_RENAME,
-    EXT_STATVFS,
     HDR_ID,
     SFTP_BAD_MESSAGE,
     SFTP_DESC,
@@ -73,10 +64,8 @@ from .sftp import (
     SFTP_OP_UNSUPPORTED,
     SFTP_PERMISSION_DENIED,
     U32,
-    U64,
     BaseSFTP,
 )
-from .statvfs import SFTPStatVFS
 
 __all__ = ["SFTPServer"]
 
@@ -84,8 +73,8 @@ _READ_REQ = struct.Struct(">QI")
 _STATUS_HEAD = struct.Struct(">IBII")
 _DATA_HEAD = struct.Struct(">IBII")
 
-# hash algorithms offered by check-file, in our preference order
-_CHECK_ALGORITHMS = ("sha256", "sha512", "sha384", "sha224", "sha1", "md5")
+_REQUEST_NAMES = {r.packet: r.name for r in REQUESTS if r.packet is not None}
+_EXTENSION_REQUESTS = {e: r.name for r in REQUESTS for e in r.extensions}
 
 
 def _str(s: str | bytes) -> bytes:
@@ -120,11 +109,19 @@ def _path(msg: Message) -> str:
     return msg.get_string().decode("utf-8", "surrogateescape")
 
 
-class SFTPServer(BaseSFTP, SubsystemHandler):
+class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
     """The server side of SFTP, run by the transport for each "sftp"
     subsystem request. Register it with
     ``transport.set_subsystem_handler("sftp", SFTPServer, MyInterface, ...)``;
-    the extra arguments go to the interface's constructor."""
+    the extra arguments go to the interface's constructor.
+
+    ``policy`` (a ``RequestPolicy``: read-only, allow/deny lists by
+    sftp-server's request names) refuses requests with "permission
+    denied" and keeps refused extensions out of the VERSION reply; set it
+    on the instance before the session starts, or on a subclass."""
+
+    #: what the server refuses (default: nothing)
+    policy: RequestPolicy = RequestPolicy()
 
     # limits we announce (limits@openssh.com) and enforce
     MAX_READ = 256 * 1024
@@ -155,6 +152,10 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         self.sock = channel
         self.server = sftp_si(server, *largs, **kwargs)
         self.file_table: dict[bytes, SFTPHandle] = {}
+        # the path each open file was opened with
+        self._file_paths: dict[bytes, str] = {}
+        self._refused_packets: frozenset[int] = frozenset()
+        self._refused_extensions: frozenset[str] = frozenset()
         self.folder_table: dict[bytes, SFTPHandle] = {}
         self.next_handle = 1
         self.client_version = 0
@@ -243,6 +244,7 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         tables = list(self.file_table.values()) + list(self.folder_table.values())
         self.file_table.clear()
         self.folder_table.clear()
+        self._file_paths.clear()
         for handle in tables:
             try:
                 handle.close()
@@ -259,20 +261,23 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
             self.logger.info("sftp: client did not start with INIT")
             return False
         self.client_version = U32.unpack_from(data)[0]
+        self._refused_packets = self.policy.refused_packets()
+        self._refused_extensions = self.policy.refused_extensions()
         ext = Message()
         ext.add_int(_VERSION)
-        for key, value in (
-            (EXT_POSIX_RENAME, "1"),
-            (EXT_STATVFS, "2"),
-            (EXT_FSTATVFS, "2"),
-            (EXT_HARDLINK, "1"),
-            (EXT_FSYNC, "1"),
-            (EXT_LIMITS, "1"),
-            (EXT_CHECK_FILE, ",".join(_CHECK_ALGORITHMS)),
-        ):
+        for key, value in offered_extensions(self.server, self._refused_extensions):
             ext.add_string(key)
             ext.add_string(value)
         self._send_packet(CMD_VERSION, ext.asbytes())
+        return True
+
+    def _refused(self, num: int, extension: str) -> bool:
+        """If ``extension`` is refused by the policy, answer request ``num``
+        "permission denied" (as sftp-server does) and return True."""
+        if extension not in self._refused_extensions:
+            return False
+        self.logger.info("sftp: refusing %s request", _EXTENSION_REQUESTS.get(extension, extension))
+        self._send_status(num, SFTP_PERMISSION_DENIED)
         return True
 
     def _process(self, t: int, data: bytes) -> bool:
@@ -281,6 +286,10 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
             self.logger.info("sftp: request without id; closing session")
             return False
         num = U32.unpack_from(data)[0]
+        if t in self._refused_packets:
+            self.logger.info("sftp: refusing %s request", _REQUEST_NAMES.get(t, t))
+            self._send_status(num, SFTP_PERMISSION_DENIED)
+            return True
         try:
             if t == CMD_READ:
                 self._read(num, data)
@@ -371,6 +380,10 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         """The open file for handle string ``name``."""
         return self.file_table.get(name)
 
+    def _file_path(self, name: bytes) -> str | None:
+        """The path the open file ``name`` was opened with."""
+        return self._file_paths.get(name)
+
     # -- the hot path: READ and WRITE, parsed without Message ----------------------------
 
     def _read(self, num: int, data: bytes) -> None:
@@ -440,6 +453,10 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
         path = _path(msg)
         flags = self._convert_pflags(msg.get_int())
         attr = SFTPAttributes._from_msg(msg)
+        if not self.policy.permits_open(flags):
+            self.logger.info("sftp: refusing open for writing in read-only mode")
+            self._send_status(num, SFTP_PERMISSION_DENIED)
+            return
         result = self.server.open(path, flags, attr)
         if not isinstance(result, SFTPHandle):
             self._send_status(num, result)
@@ -449,11 +466,13 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
             result.close()
             self._send_status(num, SFTP_FAILURE, "Too many open handles")
             return
+        self._file_paths[name] = path
         self._send_reply(num, CMD_HANDLE, _str(name))
 
     def _close(self, num: int, msg: Message) -> None:
         """CLOSE: handle -> STATUS."""
         name = msg.get_string()
+        self._file_paths.pop(name, None)
         handle = self.file_table.pop(name, None) or self.folder_table.pop(name, None)
         if handle is None:
             self._send_status(num, SFTP_FAILURE, "Invalid handle")
@@ -569,114 +588,3 @@ class SFTPServer(BaseSFTP, SubsystemHandler):
     def _readlink(self, num: int, msg: Message) -> None:
         """READLINK: path -> NAME with the target."""
         self._send_one_name(num, self.server.readlink(_path(msg)))
-
-    # -- extensions ---------------------------------------------------------------------
-
-    def _extended(self, num: int, msg: Message) -> None:
-        """EXTENDED: dispatch on the extension name."""
-        name = msg.get_text()
-        if name == EXT_POSIX_RENAME:
-            old, new = _path(msg), _path(msg)
-            self._send_status(num, self.server.posix_rename(old, new))
-        elif name == EXT_HARDLINK:
-            old, new = _path(msg), _path(msg)
-            self._send_status(num, self.server.hardlink(old, new))
-        elif name == EXT_STATVFS:
-            self._send_statvfs(num, self.server.statvfs(_path(msg)))
-        elif name == EXT_FSTATVFS:
-            handle = self._file(msg.get_string())
-            if handle is None:
-                self._send_status(num, SFTP_FAILURE, "Invalid handle")
-            else:
-                self._send_statvfs(num, handle.statvfs())
-        elif name == EXT_FSYNC:
-            handle = self._file(msg.get_string())
-            if handle is None:
-                self._send_status(num, SFTP_FAILURE, "Invalid handle")
-            else:
-                self._send_status(num, handle.fsync())
-        elif name == EXT_LIMITS:
-            payload = U64.pack(self.MAX_PACKET) + U64.pack(self.MAX_READ) + U64.pack(self.MAX_WRITE)
-            self._send_reply(num, CMD_EXTENDED_REPLY, payload + U64.pack(self.MAX_HANDLES))
-        elif name in (EXT_CHECK_FILE, EXT_CHECK_FILE_HANDLE):
-            self._check_file(num, msg, by_name=False)
-        elif name == EXT_CHECK_FILE_NAME:
-            self._check_file(num, msg, by_name=True)
-        else:
-            self._send_status(num, SFTP_OP_UNSUPPORTED, f"Unsupported extension {name}")
-
-    def _send_statvfs(self, num: int, result: SFTPStatVFS | int) -> None:
-        """The statvfs extended reply, or the error code."""
-        if isinstance(result, SFTPStatVFS):
-            self._send_reply(num, CMD_EXTENDED_REPLY, result.asbytes())
-        else:
-            self._send_status(num, result)
-
-    def _check_file(self, num: int, msg: Message, by_name: bool) -> None:
-        """check-file-handle / check-file-name: hash a range of a file."""
-        opened: SFTPHandle | None = None
-        handle: SFTPHandle | None
-        if by_name:
-            path = _path(msg)
-            algs = msg.get_text().split(",")
-            opened_or_err = self.server.open(path, os.O_RDONLY, SFTPAttributes())
-            if isinstance(opened_or_err, int):
-                self._send_status(num, opened_or_err)
-                return
-            handle = opened = opened_or_err
-        else:
-            handle = self._file(msg.get_string())
-            algs = msg.get_text().split(",")
-        start = msg.get_int64()
-        length = msg.get_int64()
-        block_size = msg.get_int()
-        try:
-            if handle is None:
-                self._send_status(num, SFTP_FAILURE, "Invalid handle")
-                return
-            self._send_check(num, handle, algs, start, length, block_size)
-        finally:
-            if opened is not None:
-                opened.close()
-
-    def _send_check(
-        self, num: int, handle: SFTPHandle, algs: list[str], start: int, length: int, block_size: int
-    ) -> None:
-        """Compute and send the check-file reply."""
-        alg = next((a for a in algs if a in _CHECK_ALGORITHMS), None)
-        if alg is None:
-            self._send_status(num, SFTP_FAILURE, "No supported hash algorithm")
-            return
-        if block_size and block_size < 256:
-            self._send_status(num, SFTP_FAILURE, "Block size too small")
-            return
-        if length == 0:
-            st = handle.stat()
-            if isinstance(st, int):
-                self._send_status(num, st)
-                return
-            length = max(0, (st.st_size or 0) - start)
-        if block_size == 0:
-            block_size = length or 1
-        if length // block_size > 65536:
-            self._send_status(num, SFTP_FAILURE, "Too many blocks")
-            return
-        out = []
-        pos, end = start, start + length
-        while pos < end:
-            block_end = min(end, pos + block_size)
-            h = hashlib.new(alg)
-            while pos < block_end:
-                data = _read_bytes(handle, pos, min(self.MAX_READ, block_end - pos))
-                if not isinstance(data, bytes):
-                    self._send_status(num, data)
-                    return
-                if not data:
-                    pos = end
-                    break
-                h.update(data)
-                pos += len(data)
-            out.append(h.digest())
-        if not out:
-            out.append(hashlib.new(alg).digest())
-        self._send_reply(num, CMD_EXTENDED_REPLY, _str("check-file") + _str(alg) + b"".join(out))

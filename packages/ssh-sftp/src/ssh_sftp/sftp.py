@@ -111,6 +111,11 @@ EXT_LIMITS = "limits@openssh.com"
 EXT_CHECK_FILE = "check-file"
 EXT_CHECK_FILE_HANDLE = "check-file-handle"
 EXT_CHECK_FILE_NAME = "check-file-name"
+EXT_LSETSTAT = "lsetstat@openssh.com"
+EXT_EXPAND_PATH = "expand-path@openssh.com"
+EXT_COPY_DATA = "copy-data"
+EXT_HOME_DIRECTORY = "home-directory"
+EXT_USERS_GROUPS_BY_ID = "users-groups-by-id@openssh.com"
 
 # ST_* bits of the statvfs flag field
 SSH2_FXE_STATVFS_ST_RDONLY = 0x1
