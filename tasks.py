@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PACKAGES = ["ssh-wire", "ssh-keys", "ssh-transport", "ssh-sftp", "ssh-agent", "paramiko"]
 # What CI runs: lint and types, each layer installed alone, the whole stack,
-# then the downstream packages (Fabric, sshtunnel, scp, fsspec) on our paramiko.
-TEST_ENVS = "lint,type,wire,keys,transport,sftp,agent,full,downstream"
+# then the downstream packages (Fabric, sshtunnel, scp, fsspec) on our paramiko,
+# then the documentation site (built with warnings as errors, guides' code run).
+TEST_ENVS = "lint,type,wire,keys,transport,sftp,agent,full,downstream,docs"
 
 
 def _venv(path: Path) -> Path:

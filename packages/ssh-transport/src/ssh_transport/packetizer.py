@@ -4,7 +4,7 @@ blocking socket, for code written against paramiko's low-level API.
 ``Transport`` does not use this class (it drives the sans-I/O core); it exists
 so that code which builds packets by hand, or tests written for paramiko, keep
 working. The framing, padding, MACs and AES-GCM come from the project's packet
-codec (:mod:`ssh_transport.protocol.packets`); what is here is paramiko's
+codec (``ssh_transport.protocol.packets``); what is here is paramiko's
 blocking I/O around it: exact socket semantics (``EOFError`` on EOF, timeouts
 turning into keepalives or ``NeedRekeyException``), rekey accounting, the
 handshake timer and the compressor hooks.
