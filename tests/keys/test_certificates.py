@@ -437,7 +437,7 @@ HOSTILE = [
     ("extensions", s(s("permit-pty") + s(b"") + s("permit-pty") + s(b"")), "repeats"),
     ("extensions", s(s("permit-pty")), "truncated"),
     ("key", s(b"\x01" * 31), "31 bytes"),
-    ("name", s("sk-ssh-ed25519" + SUFFIX), "unsupported"),
+    ("name", s("sk-ssh-foo" + SUFFIX), "unsupported"),
     ("name", s("ssh-ed25519"), "not a certificate"),
     ("ca", s(s("ssh-ed25519" + SUFFIX) + s(b"x")), "itself a certificate"),
     ("ca", s(s("ssh-foo") + s(b"x")), "signature key"),

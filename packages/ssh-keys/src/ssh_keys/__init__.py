@@ -1,5 +1,6 @@
-"""SSH keys: RSA, DSS, ECDSA and Ed25519 keys, private and public key files,
-fingerprints and known_hosts, for the pure-Python SSH2 stack.
+"""SSH keys: RSA, DSS, ECDSA and Ed25519 keys, FIDO security keys (verify
+only), OpenSSH certificates, private and public key files, fingerprints and
+known_hosts, for the pure-Python SSH2 stack.
 
 Only ``ssh_wire``, ``cryptography`` and ``bcrypt`` are needed; nothing here
 imports the transport.
@@ -18,6 +19,7 @@ from .certificates import (
     CertificateNotYetValid,
     CertificateOptionError,
     CertificatePrincipalError,
+    CertificateRevoked,
     CertificateSignatureError,
     CertificateType,
     CertificateTypeError,
@@ -44,6 +46,18 @@ from .pkey import (
 )
 from .pubkeys import key_from_line, load_public_key, load_public_key_file, parse_public_key_line
 from .rsakey import RSAKey
+from .skkeys import (
+    SK_RESIDENT_KEY,
+    SK_USER_PRESENCE_REQD,
+    SK_USER_VERIFICATION_REQD,
+    ECDSASKKey,
+    Ed25519SKKey,
+    SKKey,
+    SKSignature,
+    SKSignatureError,
+    SKUserPresenceError,
+    SKUserVerificationError,
+)
 
 # paramiko 5's order (RSA, Ed25519, ECDSA), then DSS, which paramiko 4 dropped
 # and this stack still reads.
@@ -63,13 +77,16 @@ __all__ = [
     "CertificateNotYetValid",
     "CertificateOptionError",
     "CertificatePrincipalError",
+    "CertificateRevoked",
     "CertificateSignatureError",
     "CertificateType",
     "CertificateTypeError",
     "CertificateUntrustedCA",
     "DSSKey",
     "ECDSAKey",
+    "ECDSASKKey",
     "Ed25519Key",
+    "Ed25519SKKey",
     "FileFormat",
     "HostKeyEntry",
     "HostKeys",
@@ -78,6 +95,14 @@ __all__ = [
     "PasswordRequiredException",
     "PublicBlob",
     "RSAKey",
+    "SKKey",
+    "SKSignature",
+    "SKSignatureError",
+    "SKUserPresenceError",
+    "SKUserVerificationError",
+    "SK_RESIDENT_KEY",
+    "SK_USER_PRESENCE_REQD",
+    "SK_USER_VERIFICATION_REQD",
     "SSHException",
     "UnknownKeyType",
     "UnsupportedKeyType",

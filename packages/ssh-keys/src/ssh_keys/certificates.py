@@ -30,8 +30,9 @@ from typing import Any
 
 from ssh_wire import Message, SSHException
 
-from .certs import CERT_SUFFIX, PublicBlob
+from .certs import CERT_SUFFIX, PublicBlob, cert_key_type, cert_type_for
 from .pkey import PathLike, PKey, key_from_blob, key_from_fields
+from .skkeys import SKKey
 
 #: ``valid_before`` of a certificate that never expires
 FOREVER = 2**64 - 1
@@ -56,6 +57,8 @@ DEFAULT_CA_SIGNATURE_ALGORITHMS = (
     "ecdsa-sha2-nistp256",
     "ecdsa-sha2-nistp384",
     "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
     "rsa-sha2-512",
     "rsa-sha2-256",
 )
@@ -116,6 +119,11 @@ class CertificateOptionError(CertificateNotValid):
 class CertificateUntrustedCA(CertificateNotValid):
     """The certificate is signed by a CA that is not trusted here, or with a
     signature algorithm that is not accepted."""
+
+
+class CertificateRevoked(CertificateNotValid):
+    """The certified key, or the CA that signed it, is revoked (an
+    ``@revoked`` line of known_hosts)."""
 
 
 # -- the certificate -------------------------------------------------------------
@@ -254,6 +262,12 @@ class Certificate:
         return "verify-required" in self.critical_options
 
     @property
+    def touch_required(self) -> bool:
+        """False when the ``no-touch-required`` extension lets a security
+        key (``sk-*``) sign without a touch; True otherwise, as sshd reads it."""
+        return "no-touch-required" not in self.extensions
+
+    @property
     def unknown_critical_options(self) -> tuple[str, ...]:
         """Critical options OpenSSH does not know; a server must refuse the
         certificate when there is any (``check`` does)."""
@@ -273,7 +287,13 @@ class Certificate:
 
     def verify_signature(self) -> None:
         """Check the CA's signature; ``CertificateSignatureError`` when bad."""
-        if not self.signature_key.verify_ssh_sig(self.signed_data, self.signature):
+        ca = self.signature_key
+        if isinstance(ca, SKKey):
+            # OpenSSH checks no touch flag on a CA's signature, only on user auth
+            good = ca.verify_ssh_sig(self.signed_data, self.signature, touch_required=False)
+        else:
+            good = ca.verify_ssh_sig(self.signed_data, self.signature)
+        if not good:
             raise CertificateSignatureError(
                 f"{self.key_type} certificate {self.key_id!r}: the CA signature "
                 f"({self.signature_algorithm} by {self.signature_key.fingerprint}) does not verify"
@@ -473,7 +493,7 @@ def sign_certificate(
         extensions = DEFAULT_USER_EXTENSIONS if kind is CertificateType.USER else ()
     fields = Message(key.asbytes(), strict=True)
     base = fields.get_text()
-    m = Message().add_string(base + CERT_SUFFIX).add_string(os.urandom(32) if nonce is None else nonce)
+    m = Message().add_string(cert_type_for(base)).add_string(os.urandom(32) if nonce is None else nonce)
     m.add_bytes(fields.get_remainder())
     m.add_int64(serial).add_int(int(kind)).add_string(key_id)
     m.add_string(b"".join(Message().add_string(p).asbytes() for p in names))
@@ -500,7 +520,7 @@ def _parse(blob: bytes, comment: str | None) -> Certificate:
             raise CertificateError(f"not a certificate: key type {name[:64]!r}")
         nonce = m.get_string()
         try:
-            key = key_from_fields(name[: -len(CERT_SUFFIX)], m)
+            key = key_from_fields(cert_key_type(name), m)
         except CertificateError:
             raise
         except SSHException as exc:

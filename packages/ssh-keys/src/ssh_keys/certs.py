@@ -17,6 +17,26 @@ from ssh_wire import Message, SSHException
 
 #: the suffix OpenSSH certificate type names carry
 CERT_SUFFIX = "-cert-v01@openssh.com"
+_VENDOR = "@openssh.com"
+
+
+def cert_type_for(key_type: str) -> str:
+    """The certificate type name of a plain key type: ``ssh-ed25519`` ->
+    ``ssh-ed25519-cert-v01@openssh.com``; a vendor name drops its domain
+    first (``sk-ssh-ed25519@openssh.com`` -> ``sk-ssh-ed25519-cert-v01@openssh.com``)."""
+    stem = key_type[: -len(_VENDOR)] if key_type.endswith(_VENDOR) else key_type
+    return stem + CERT_SUFFIX
+
+
+def cert_key_type(cert_type: str) -> str:
+    """The plain key (or signature algorithm) type a certificate type
+    certifies, the inverse of ``cert_type_for``; other names are returned
+    unchanged. The security-key types are the ones OpenSSH names under
+    ``@openssh.com``."""
+    if not cert_type.endswith(CERT_SUFFIX):
+        return cert_type
+    stem = cert_type[: -len(CERT_SUFFIX)]
+    return stem + _VENDOR if stem.startswith("sk-") else stem
 
 
 class PublicBlob:

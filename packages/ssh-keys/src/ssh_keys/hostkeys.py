@@ -4,6 +4,11 @@ Understood: plain and hashed (``|1|salt|hash``) host names, ``[host]:port``,
 comma-separated names, ``*``/``?`` patterns and ``!`` negation, and
 ``@cert-authority`` / ``@revoked`` markers. Lines we do not understand
 (comments, other key types) are kept verbatim when the file is saved.
+
+Host certificates are checked as OpenSSH's client does: the CA must be
+listed on an ``@cert-authority`` line whose names match the host, neither
+the host key nor the CA may be ``@revoked`` for it, and the certificate
+must be a valid host certificate for the host name (``check_certificate``).
 """
 
 from __future__ import annotations
@@ -14,16 +19,32 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
 from ssh_wire import SSHException
 
 from ._util import b64decode_strict
+from .certificates import (
+    DEFAULT_CA_SIGNATURE_ALGORITHMS,
+    Certificate,
+    CertificateRevoked,
+    CertificateType,
+    CertificateUntrustedCA,
+    Timestamp,
+)
+from .certs import PublicBlob
 from .pkey import PathLike, PKey, key_from_blob
 
 _log = logging.getLogger("paramiko.hostkeys")
-_MARKERS = ("@cert-authority", "@revoked")
+CERT_AUTHORITY = "@cert-authority"
+REVOKED = "@revoked"
+_MARKERS = (CERT_AUTHORITY, REVOKED)
 _HASH_MAGIC = "|1|"
+
+#: what names a host certificate: a parsed ``Certificate``, a key whose
+#: ``public_blob`` is one (``key_from_blob`` of a certificate blob), the
+#: ``PublicBlob`` itself, or the raw certificate blob
+CertificateLike = Certificate | PKey | PublicBlob | bytes
 
 
 class InvalidHostKey(SSHException):
@@ -271,20 +292,105 @@ class HostKeys(MutableMapping[str, MutableMapping[str, PKey]]):
         entries = self._host_entries(hostname)
         return _SubDict(hostname, entries, self) if entries else None
 
-    def is_revoked(self, key: PKey) -> bool:
-        """Whether an ``@revoked`` line lists ``key``."""
-        return any(e.marker == "@revoked" and e.key == key for e in self._entries)
-
-    def cert_authorities(self, hostname: str) -> list[PKey]:
-        """The ``@cert-authority`` keys that apply to ``hostname``."""
+    def _marked(self, marker: str, hostname: str | None) -> list[PKey]:
+        """The keys of the ``marker`` lines that apply to ``hostname`` (every
+        such line when it is None), in file order."""
         return [
-            e.key for e in self._entries if e.marker == "@cert-authority" and e.key is not None and e.matches(hostname)
+            e.key
+            for e in self._entries
+            if e.marker == marker and e.valid and e.key is not None and (hostname is None or e.matches(hostname))
         ]
 
+    def is_revoked(self, key: CertificateLike, hostname: str | None = None) -> bool:
+        """Whether an ``@revoked`` line lists ``key``: only the lines whose
+        names match ``hostname`` (as OpenSSH reads them), or any line when
+        no hostname is given.
+
+        For a certificate (see ``CertificateLike``) both the certified key
+        and the CA that signed it are looked for, as OpenSSH does.
+        """
+        revoked = self._marked(REVOKED, hostname)
+        if not revoked:
+            return False
+        return any(k in revoked for k in _keys_to_check(key))
+
+    def cert_authorities(self, hostname: str) -> list[PKey]:
+        """The CA keys that ``@cert-authority`` lines trust for ``hostname``
+        (a name, ``[name]:port`` or an address; patterns, ``!`` negations
+        and hashed names match as in OpenSSH), without those an ``@revoked``
+        line revokes for it."""
+        revoked = self._marked(REVOKED, hostname)
+        found = [k for k in self._marked(CERT_AUTHORITY, hostname) if k not in revoked]
+        return list(dict.fromkeys(found))
+
+    def check_certificate(
+        self,
+        hostname: str,
+        certificate: CertificateLike,
+        *,
+        port: int | None = None,
+        now: Timestamp | None = None,
+        ca_signature_algorithms: Iterable[str] | None = DEFAULT_CA_SIGNATURE_ALGORITHMS,
+    ) -> Certificate:
+        """Check a server's host certificate for ``hostname`` as OpenSSH's
+        client does, and return it parsed.
+
+        ``hostname`` is the name connected to (``port``, when not 22, makes
+        the known_hosts name ``[hostname]:port``; ``"[name]:port"`` is also
+        accepted). Raises ``CertificateRevoked`` when the host key or its CA
+        is ``@revoked`` for that name, ``CertificateUntrustedCA`` when no
+        ``@cert-authority`` line for it lists the CA, and the other
+        ``CertificateNotValid`` subclasses when the certificate is not a
+        valid host certificate for ``hostname`` at ``now`` (principals may be
+        wildcards; critical options are refused; the CA signature algorithm
+        must be in ``ca_signature_algorithms``, OpenSSH's defaults).
+        """
+        cert = _as_certificate(certificate, verify=True)
+        name, lookup = _host_names(hostname, port)
+        if self.is_revoked(cert, lookup):
+            what = "certificate authority" if self.is_revoked(cert.signature_key, lookup) else "host key"
+            raise CertificateRevoked(
+                f"the {what} of the {cert.key_type} certificate for {lookup} is marked @revoked in known_hosts"
+            )
+        trusted = self.cert_authorities(lookup)
+        if cert.signature_key not in trusted:
+            raise CertificateUntrustedCA(
+                f"no @cert-authority line for {lookup} lists the CA "
+                f"{cert.signature_key.algorithm_name} {cert.signature_key.fingerprint}"
+            )
+        cert.check(
+            principal=name,
+            cert_type=CertificateType.HOST,
+            now=now,
+            ca_keys=trusted,
+            wildcard_principals=True,
+            ca_signature_algorithms=ca_signature_algorithms,
+        )
+        return cert
+
+    def add_cert_authority(self, hostnames: str | Iterable[str], key: PKey, comment: str | None = None) -> None:
+        """Add an ``@cert-authority`` line trusting the CA ``key`` for
+        ``hostnames`` (names or patterns, e.g. ``"*.example.com"``)."""
+        self._add_marked(CERT_AUTHORITY, hostnames, key, comment)
+
+    def add_revoked(self, hostnames: str | Iterable[str], key: PKey, comment: str | None = None) -> None:
+        """Add an ``@revoked`` line for ``key`` (a host or CA key) on
+        ``hostnames`` (``"*"`` for every host)."""
+        self._add_marked(REVOKED, hostnames, key, comment)
+
+    def _add_marked(self, marker: str, hostnames: str | Iterable[str], key: PKey, comment: str | None) -> None:
+        names = [hostnames] if isinstance(hostnames, str) else list(hostnames)
+        if not names or any(not n or "," in n or n.split() != [n] for n in names):
+            raise ValueError(f"bad host names for a {marker} line: {names!r}")
+        entry = HostKeyEntry(names, key, marker=marker, comment=comment)
+        if entry.to_line() not in {e.to_line() for e in self._entries}:
+            self._entries.append(entry)
+
     def check(self, hostname: str, key: PKey) -> bool:
-        """True when ``key`` is a known, unrevoked key of ``hostname``."""
+        """True when ``key`` is a known key of ``hostname`` that no
+        ``@revoked`` line for ``hostname`` revokes."""
         known = self.lookup(hostname)
-        if known is None or self.is_revoked(key):
+        if known is None or self.is_revoked(key, hostname):
             return False
         host_key = known.get(key.get_name())
         return host_key is not None and host_key.asbytes() == key.asbytes()
@@ -358,6 +464,39 @@ class HostKeys(MutableMapping[str, MutableMapping[str, PKey]]):
             raw = bytes(salt)
         digest = hmac.new(raw, hostname.encode("utf-8", "surrogateescape"), hashlib.sha1).digest()
         return f"{_HASH_MAGIC}{base64.b64encode(raw).decode()}|{base64.b64encode(digest).decode()}"
+
+
+def _as_certificate(value: CertificateLike, verify: bool) -> Certificate:
+    """A ``Certificate`` from any ``CertificateLike``."""
+    if isinstance(value, Certificate):
+        return value
+    if isinstance(value, PublicBlob):
+        return Certificate.from_public_blob(value, verify=verify)
+    if isinstance(value, PKey):
+        return Certificate.from_key(value, verify=verify)
+    return Certificate.from_blob(bytes(value), verify=verify)
+
+
+def _keys_to_check(value: CertificateLike) -> list[PKey]:
+    """The keys a revocation check looks for: a plain key itself; for a
+    certificate, the certified key and its CA."""
+    if isinstance(value, PKey) and (value.public_blob is None or not value.public_blob.is_certificate):
+        return [value]
+    cert = _as_certificate(value, verify=False)
+    return [cert.key, cert.signature_key]
+
+
+def _host_names(hostname: str, port: int | None) -> tuple[str, str]:
+    """(the host name certificates name, the known_hosts name) for a
+    connection to ``hostname`` on ``port``."""
+    if hostname.startswith("[") and "]:" in hostname:
+        name, _, port_text = hostname[1:].partition("]:")
+        if port is None and port_text.isdigit():
+            port = int(port_text)
+    else:
+        name = hostname
+    lookup = name if port in (None, 22) else f"[{name}]:{port}"
+    return name, lookup
 
 
 def load_host_keys(filename: PathLike) -> HostKeys:

@@ -18,12 +18,11 @@ from ssh_wire import Message, ProtocolError, SSHException
 
 from . import keyfiles
 from ._util import BytesLike, as_message, open_private, password_bytes, to_bytes
-from .certs import CERT_SUFFIX, PublicBlob
+from .certs import CERT_SUFFIX, PublicBlob, cert_key_type
 
 PathLike = str | os.PathLike[str]
 Password = str | bytes | None
 
-_CERT_SUFFIX = CERT_SUFFIX
 
 #: the magic string an ``openssh-key-v1`` private key file starts with
 OPENSSH_AUTH_MAGIC = keyfiles.OPENSSH_MAGIC
@@ -200,10 +199,10 @@ class PKey:
         certificate of this key type is accepted too: its key fields are read
         and the whole certificate is kept as ``public_blob``."""
         name = m.get_text()
-        if name.endswith(CERT_SUFFIX) and name[: -len(CERT_SUFFIX)] in self._KEY_NAMES:
+        if name.endswith(CERT_SUFFIX) and cert_key_type(name) in self._KEY_NAMES:
             self.public_blob = PublicBlob(name, m.asbytes())
             m.get_string()  # the certificate's nonce; the key fields follow
-            name = name[: -len(CERT_SUFFIX)]
+            name = cert_key_type(name)
         elif name not in self._KEY_NAMES:
             raise SSHException(f"Invalid key: expected {' or '.join(self._KEY_NAMES)}, got {name[:64]!r}")
         self._read_fields(m, name)
@@ -372,8 +371,8 @@ class PKey:
         payload, alg = _sign_args(data, algorithm)
         if alg is None:
             alg = self._DEFAULT_SIG or self.get_name()
-        elif alg.endswith(_CERT_SUFFIX):
-            alg = alg[: -len(_CERT_SUFFIX)]
+        else:
+            alg = cert_key_type(alg)
         if alg not in self.signature_algorithms:
             raise SSHException(f"{self.get_name()} key cannot make {alg!r} signatures")
         if not self.can_sign():
@@ -501,7 +500,7 @@ class PKey:
         paramiko's signature; a public blob is never encrypted.
         """
         klass = next((k for k in key_classes if key_type in k.identifiers()), None)
-        base = key_type[: -len(CERT_SUFFIX)] if key_type.endswith(CERT_SUFFIX) else key_type
+        base = cert_key_type(key_type)
         if klass is None:
             klass = PKey._registry.get(base)
         if klass is None:
@@ -523,7 +522,7 @@ class PKey:
             blob = PublicBlob.from_file(value)
         else:
             blob = PublicBlob.from_string(value)
-        if not blob.key_type.startswith(self.get_name()):
+        if not blob.key_type.startswith(self.get_name()) and cert_key_type(blob.key_type) != self.get_name():
             raise ValueError(f"PublicBlob type {blob.key_type} incompatible with key type {self.get_name()}")
         if self.asbytes() and _certified_blob(blob) != self.asbytes():
             raise ValueError(f"PublicBlob of type {blob.key_type} holds another key, not this {self.get_name()} key")
