@@ -217,6 +217,8 @@ class SSHClient:
         gss_deleg_creds: bool = True,
         gss_host: str | None = None,
         gss_trust_dns: bool = True,
+        keepalive_interval: float | None = None,
+        keepalive_count_max: int = 3,
     ) -> Any:
         """Connect and authenticate to ``hostname``.
 
@@ -238,6 +240,15 @@ class SSHClient:
         called as ``transport_factory(sock,
         disabled_algorithms=disabled_algorithms)`` instead of ``Transport``.
         ``channel_timeout`` bounds waiting for channels to open.
+
+        ``keepalive_interval`` and ``keepalive_count_max`` (keyword only; not
+        in paramiko) are OpenSSH's ``ServerAliveInterval`` and
+        ``ServerAliveCountMax``: once logged in, a server that has sent
+        nothing for ``keepalive_interval`` seconds is asked for a reply, and
+        after ``keepalive_count_max`` unanswered requests the session is
+        dropped (see ``Transport.set_keepalive``). Pass the values of an
+        ``SSHConfig`` lookup (``serveraliveinterval``/``serveralivecountmax``)
+        to follow a user's ssh_config; None (the default) sends no keepalives.
 
         The GSS-API keywords of paramiko before 4.0 are accepted (keyword
         only) so older code still runs; GSS-API itself is not supported, so
@@ -270,6 +281,9 @@ class SSHClient:
             raise
         self._transport = t
         try:
+            if keepalive_interval:
+                # before negotiating: it starts with the session
+                t.set_keepalive(keepalive_interval, keepalive_count_max)
             self._negotiate(t, hostname, port, timeout, compress, banner_timeout, auth_timeout, channel_timeout)
             if auth_strategy is not None:
                 return auth_strategy.authenticate(transport=t)

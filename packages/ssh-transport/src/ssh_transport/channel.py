@@ -140,6 +140,8 @@ class Channel:
         self._open_error: Exception | None = None
         # set by _set_receiver: main-stream data goes straight to it
         self._receiver: Callable[[bytes], object] | None = None
+        # why the transport dropped this channel before its stream ended
+        self._close_error: Exception | None = None
 
     def __repr__(self) -> str:
         out = f"<paramiko.Channel {self.chanid}"
@@ -254,8 +256,12 @@ class Channel:
         self._set_pipes()
         self._cond.notify_all()
 
-    def _on_close(self) -> None:
-        """The channel is gone (peer CLOSE, or the transport died); lock held."""
+    def _on_close(self, error: Exception | None = None) -> None:
+        """The channel is gone (peer CLOSE, or the transport died); lock held.
+        ``error``: the transport was dropped because the peer went silent;
+        a stream that had not ended then raises it instead of ending quietly."""
+        if error is not None and not self.eof_received and not self.closed:
+            self._close_error = error
         self.eof_received = True
         self.closed = True
         self.active = False
@@ -301,6 +307,15 @@ class Channel:
         """The address of the remote end of the transport (as a socket's
         ``getpeername``), for code that treats a channel as a socket."""
         return self.get_transport().getpeername()
+
+    @property
+    def close_error(self) -> Exception | None:
+        """The ``SSHException`` that cut this channel off before its stream
+        ended, when the transport was dropped because the peer stopped
+        answering keepalives (see ``Transport.set_keepalive``); None when the
+        channel is open or ended normally. ``recv`` raises it once the
+        buffered data is read, so that a lost peer is not taken for EOF."""
+        return self._close_error
 
     # -- timeouts --------------------------------------------------------------
 
@@ -370,15 +385,15 @@ class Channel:
             if want_reply:
                 self._replies.append(slot)
             t._core.channel_request(self.chanid, kind, want_reply, data)
-        t._flush()
-        if not want_reply:
-            return True
         # A positive channel timeout bounds the wait for the reply (0.0, non-blocking, does not).
         deadline = time.monotonic() + self.timeout if self.timeout else None
+        t._flush(deadline)
+        if not want_reply:
+            return True
         with self._lock:
             while slot[0] is None:
                 if self.closed or not t.active:
-                    raise SSHException("Channel closed.")
+                    raise self._close_error or SSHException("Channel closed.")
                 self._wait(deadline)
         return bool(slot[0])
 
@@ -532,6 +547,8 @@ class Channel:
         with self._lock:
             while not buf.size:
                 if self.eof_received or self.closed or self._read_shut:
+                    if self._close_error is not None and not self._read_shut:
+                        raise self._close_error.with_traceback(None)
                     return b""
                 if self.timeout is not None and deadline is None:
                     deadline = time.monotonic() + self.timeout
@@ -624,21 +641,36 @@ class Channel:
             core = t._core
             while True:
                 if self.closed or self.eof_sent or core is None or not t.active:
-                    raise OSError("Socket is closed")
+                    raise self._socket_closed()
                 st = core.conn.get(self.chanid)
                 if st is None or st.close_sent:
-                    raise OSError("Socket is closed")
+                    raise self._socket_closed()
                 if st.remote_window > 0:
                     break
                 if deadline is None and self.timeout is not None:
                     deadline = time.monotonic() + self.timeout
                 self._wait(deadline)
+            if deadline is None and self.timeout is not None:
+                deadline = time.monotonic() + self.timeout
+            # the peer's window is open, but is its socket still read?
+            t._wait_for_room(deadline)
+            if self.closed or not t.active:
+                raise self._socket_closed()
             try:
                 n = core.send_channel_data(self.chanid, data[:SEND_BATCH], ext)
             except SSHException as exc:
                 raise OSError(f"Socket is closed: {exc}") from exc
-        t._flush()
+        # with a timeout, never block in the socket past it (a peer that
+        # stopped reading): the rest goes out through the writer thread
+        t._flush(deadline)
         return n
+
+    def _socket_closed(self) -> OSError:
+        """The error a write to a closed channel raises (with the reason, if
+        the transport dropped a silent peer)."""
+        if self._close_error is not None:
+            return OSError(f"Socket is closed: {self._close_error}")
+        return OSError("Socket is closed")
 
     # -- closing -------------------------------------------------------------------
 
@@ -667,7 +699,7 @@ class Channel:
                 return
             self.eof_sent = True
             t._core.channel_eof(self.chanid)
-        t._flush()
+        t._flush(self._deadline())
 
     def close(self) -> None:
         """Close the channel; queued data is flushed first. Further reads
@@ -684,7 +716,7 @@ class Channel:
             self._set_pipes()
             self._cond.notify_all()
         if t is not None:
-            t._flush()
+            t._flush(self._deadline())
         with self._lock:
             pipe, self._pipe = self._pipe, None
             self._out_flag = self._err_flag = None

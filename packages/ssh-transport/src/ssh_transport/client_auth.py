@@ -32,12 +32,12 @@ class ClientAuthMixin:
     _cond: threading.Condition
     _core: SSHProtocol | None
     _auth_reply: ev.Event | None
-    auth_timeout: float
+    auth_timeout: float | None
     active: bool
 
     if TYPE_CHECKING:
 
-        def _flush(self) -> None:  # provided by Transport
+        def _flush(self, deadline: float | None = None) -> None:  # provided by Transport
             raise NotImplementedError
 
     if TYPE_CHECKING:
@@ -57,14 +57,23 @@ class ClientAuthMixin:
                 raise SSHException("authentication is for clients")
             self._auth_reply = None
             send(core)
-        self._flush()
+        self._flush(self._auth_deadline())
+
+    def _auth_deadline(self) -> float | None:
+        """When a wait for the server's answer that starts now gives up
+        (``auth_timeout``; None waits for ever, as in paramiko)."""
+        timeout = self.auth_timeout
+        return None if timeout is None else time.monotonic() + timeout
 
     def _wait_auth_reply(self) -> ev.Event:
-        deadline = time.monotonic() + self.auth_timeout
+        deadline = self._auth_deadline()
         with self._lock:
             while self._auth_reply is None:
                 if not self.active:
                     raise self._saved_exception() or SSHException("Authentication failed: transport closed")
+                if deadline is None:
+                    self._wait_cond()
+                    continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AuthenticationException("Authentication timeout.")

@@ -47,6 +47,9 @@ PARK_IDLE = 0.002
 BULK_READ = 32 * 1024
 BULK_RECENT = 0.001
 COALESCE = 0.00005
+# Output waiting for the socket (a peer that stopped reading) beyond which
+# a thread queueing channel data waits for it to drain (or for its timeout).
+OUTPUT_LIMIT = 4 * 1024 * 1024
 # Only where a short sleep is short: on Windows it can last a timer tick
 # (up to ~15 ms), which would throttle the stream it is meant to help.
 _SHORT_SLEEPS = sys.platform != "win32"
@@ -109,8 +112,11 @@ class DriverMixin:
     _tcp_handler: Callable[..., None] | None
     _forward_agent_handler: Callable[[Channel], object] | None
     _x11_handler: Callable[[Channel, tuple[str, int]], object] | None
-    _keepalive: float
-    _keepalive_thread: threading.Thread | None
+    _keepalive_cond: threading.Condition
+    _peer_lost: SSHException | None
+    _drained: threading.Condition
+    _drain_waiters: int
+    _banner_timer: threading.Timer | None
     _last_sent: float
     _closing: bool
 
@@ -329,24 +335,6 @@ class DriverMixin:
                 if self._handed_back is not None or self._lead_error is not None or self._unwoken or core.closed:
                     self._wake_reader()
 
-    def _keepalive_loop(self) -> None:
-        """Send a keepalive global request whenever nothing was sent for the interval."""
-        while True:
-            with self._lock:
-                interval = self._keepalive
-                if not interval or not self.active:
-                    self._keepalive_thread = None
-                    return
-                idle = time.monotonic() - self._last_sent
-                if idle < interval:
-                    self._cond.wait(interval - idle)
-                    continue
-                core = self._core
-                if core is not None and core.authenticated and not core.closed:
-                    core.global_request("keepalive@lag.net", False)
-                self._last_sent = time.monotonic()
-            self._flush()
-
     def _process_events(self, lead: bool = False) -> None:
         """Handle the core's events; channel data and window adjusts in a
         batch under one lock. A leading thread (``lead``) stops at the first
@@ -424,6 +412,7 @@ class DriverMixin:
 
     def _on_VersionReceived(self, e: ev.VersionReceived) -> None:
         self.remote_version = e.version.decode("ascii", "replace")
+        self._stop_banner_timer()
 
     def _on_KexCompleted(self, e: ev.KexCompleted) -> None:
         with self._lock:
@@ -622,10 +611,34 @@ class DriverMixin:
 
     # -- output --------------------------------------------------------------------
 
-    def _flush(self) -> None:
+    def _wait_for_room(self, deadline: float | None) -> None:
+        """(Lock held.) Before a thread queues more channel data: while more
+        than ``OUTPUT_LIMIT`` bytes wait for a socket that does not take them
+        (a peer that stopped reading), wait until they drain or the session
+        ends; past ``deadline``, raise ``TimeoutError``. Never in the thread
+        reading the socket, which must not wait on the peer's reading."""
+        core = self._core
+        if core is None or threading.get_ident() == self._token_owner:
+            return
+        while self.active and len(self._backlog) + core.pending_output_size() > OUTPUT_LIMIT:
+            wait = 1.0  # a bound, should a wake-up be missed
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("timed out")
+                wait = min(wait, remaining)
+            self._drain_waiters += 1
+            try:
+                self._drained.wait(wait)
+            finally:
+                self._drain_waiters -= 1
+
+    def _flush(self, deadline: float | None = None) -> None:
         """Write what the core produced. Any thread may call it; one writes
         at a time. The reader thread never blocks here: what the socket will
-        not take at once goes to the writer thread."""
+        not take at once goes to the writer thread. Nor does a thread with a
+        ``deadline`` (a channel timeout) block past it: what the socket has
+        not taken by then goes to the writer thread too."""
         core = self._core
         if core is None:
             return
@@ -635,6 +648,7 @@ class DriverMixin:
         while self._backlog or core._out:
             if not wlock.acquire(blocking=False):
                 return
+            handoff = False
             try:
                 while True:
                     with self._lock:
@@ -643,6 +657,9 @@ class DriverMixin:
                         chunks.insert(0, self._backlog)
                         self._backlog = b""
                     if not chunks:
+                        if self._drain_waiters:
+                            with self._lock:
+                                self._drained.notify_all()
                         break
                     if reader:
                         rest = self._send_nowait(chunks)
@@ -650,10 +667,16 @@ class DriverMixin:
                             self._backlog = rest
                             if len(rest) > MAX_BACKLOG:
                                 raise OSError("peer is not reading")
-                            self._wake_writer()
+                            handoff = True
                             return
-                    else:
+                    elif deadline is None:
                         self._write_chunks(chunks)
+                    else:
+                        rest = self._write_until(chunks, deadline)
+                        if rest:
+                            self._backlog = rest
+                            handoff = True
+                            return
             except OSError as exc:
                 self._backlog = b""
                 with self._lock:
@@ -663,6 +686,9 @@ class DriverMixin:
                 return
             finally:
                 wlock.release()
+                if handoff:
+                    # after the release, so that the writer finds the lock free
+                    self._wake_writer()
 
     def _write_chunks(self, chunks: list[bytes | bytearray]) -> None:
         """Write buffers in order, with scatter-gather on real sockets."""
@@ -680,6 +706,38 @@ class DriverMixin:
                 rest = b"".join(group)[sent:]
                 sock.sendall(rest)
             i += _IOV_MAX
+
+    def _write_until(self, chunks: list[bytes | bytearray], deadline: float) -> bytes:
+        """Write buffers in order, waiting for the socket to take them until
+        ``deadline`` at the latest; returns what it had not taken by then."""
+        sock = self.sock
+        if not isinstance(sock, socket.socket) or not hasattr(select, "poll"):
+            self._write_chunks(chunks)  # no way to wait for writability: block as before
+            return b""
+        self._last_sent = time.monotonic()
+        views = [memoryview(c) for c in chunks]
+        i = 0
+        poller: Any = None
+        while i < len(views):
+            try:
+                sent = sock.sendmsg(views[i : i + _IOV_MAX], (), socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                if poller is None:
+                    poller = select.poll()
+                    poller.register(sock.fileno(), select.POLLOUT)
+                poller.poll(remaining * 1000)
+                continue
+            while sent:
+                n = len(views[i])
+                if sent < n:
+                    views[i] = views[i][sent:]
+                    break
+                sent -= n
+                i += 1
+        return b"".join(views[i:])
 
     def _send_nowait(self, chunks: list[bytes | bytearray]) -> bytes:
         """Send without blocking; returns what the socket did not take."""
@@ -738,8 +796,15 @@ class DriverMixin:
         if timer is not None:
             timer.cancel()
 
+    def _stop_banner_timer(self) -> None:
+        """The peer's identification line came, or the session ended."""
+        timer, self._banner_timer = self._banner_timer, None
+        if timer is not None:
+            timer.cancel()
+
     def _shutdown(self, error: Exception | None, flush: bool = False, shutdown_socket: bool = True) -> None:
         self._stop_grace_timer()
+        self._stop_banner_timer()
         with self._lock:
             first = not self._closing
             self._closing = True
@@ -749,11 +814,13 @@ class DriverMixin:
             chans = list(self._channels.values())
             self._channels.clear()
             for chan in chans:
-                chan._on_close()
+                chan._on_close(self._peer_lost)
             for slot in self._global_replies:
                 slot[0] = False
             self._cond.notify_all()
             self._park_cond.notify_all()
+            self._keepalive_cond.notify_all()
+            self._drained.notify_all()
         for chan in chans:
             if chan._receiver is not None:
                 self._deliver(chan._receiver, b"")

@@ -37,6 +37,7 @@ from ssh_wire import (
 from .channel import Channel
 from .client_auth import ClientAuthMixin, InteractiveHandler
 from .driver import DriverMixin
+from .keepalive import KeepaliveMixin
 from .protocol import events as ev
 from .protocol.ciphers import CIPHERS
 from .protocol.constants import (
@@ -91,7 +92,7 @@ def _no_gss(what: str, requested: bool) -> None:
         raise SSHException(f"{what}=True: GSS-API (Kerberos) authentication and key exchange are not supported")
 
 
-class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin):
+class Transport(threading.Thread, DriverMixin, KeepaliveMixin, ClientAuthMixin, ServerSideMixin):
     """An SSH session over a socket: negotiates encryption, authenticates, and
     multiplexes channels. Works as a client (``start_client``/``connect``) or a
     server (``add_server_key`` + ``start_server``).
@@ -152,9 +153,9 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
         self.agreed_on_strict_kex = False
         self.local_version = "SSH-2.0-ssh_transport_0.1.0"
         self.remote_version = ""
-        self.banner_timeout = 15.0
+        self.banner_timeout: float | None = 15.0
         self.handshake_timeout = 30.0
-        self.auth_timeout = 30.0
+        self.auth_timeout: float | None = 30.0
         # server: seconds a client has to authenticate before we hang up
         # (OpenSSH's LoginGraceTime); None waits forever
         self.login_grace_time: float | None = 120.0
@@ -218,7 +219,17 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
         self._forward_agent_handler: Callable[[Channel], object] | None = None
         self._x11_handler: Callable[[Channel, tuple[str, int]], object] | None = None
         self._keepalive = 0.0
+        # probes a quiet peer may leave unanswered before we hang up (0: send-only)
+        self._keepalive_max_missed = 3
         self._keepalive_thread: threading.Thread | None = None
+        # the keepalive thread sleeps on its own condition: the transport's is busy
+        self._keepalive_cond = threading.Condition(self._lock)
+        # why the session was dropped when the peer went silent (keepalive timeout)
+        self._peer_lost: SSHException | None = None
+        self._banner_timer: threading.Timer | None = None
+        # threads waiting for output to drain before queueing more (driver.py)
+        self._drained = threading.Condition(self._lock)
+        self._drain_waiters = 0
         self._last_sent = time.monotonic()
         self._hexdump = False
         self._closing = False
@@ -351,22 +362,6 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
         """Whether packets are hexdumped to the log."""
         return self._hexdump
 
-    def set_keepalive(self, interval: int) -> None:
-        """Send a keepalive global request after ``interval`` idle seconds (0: never).
-        May be called before the session starts (it takes effect then)."""
-        with self._lock:
-            self._keepalive = float(interval)
-            self._start_keepalive()
-            self._cond.notify_all()
-
-    def _start_keepalive(self) -> None:
-        """(Lock held.) Run the keepalive thread if an interval is set and the session is up."""
-        if self._keepalive and self.active and self._keepalive_thread is None:
-            self._keepalive_thread = threading.Thread(
-                target=self._keepalive_loop, name="ssh-transport-keepalive", daemon=True
-            )
-            self._keepalive_thread.start()
-
     def add_server_key(self, key: Any) -> None:
         """Server: add a host key (one per type; the client's preference picks)."""
         self._server_keys[key.get_name()] = key
@@ -449,7 +444,9 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
             return exc
 
     def _saved_exception(self) -> Exception | None:
-        return self._exception
+        """Why the session ended: the recorded error (until ``get_exception``
+        takes it), else a keepalive timeout, which stays."""
+        return self._exception or self._peer_lost
 
     def _negotiated(self, what: str, outgoing: bool) -> str:
         """A negotiated algorithm ("cipher", "mac") for one direction."""
@@ -568,6 +565,7 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
         self._core = core
         self._kex_event = event
         self.active = True
+        self._start_banner_timer()
         if isinstance(self.sock, socket.socket):
             # Our own timeouts govern every wait; a socket timeout could cut
             # a packet in half inside sendall.
@@ -587,6 +585,27 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
                 self.close()
                 raise SSHException("Negotiation timed out")
             raise exc if exc is not None else SSHException("Negotiation failed.")
+
+    def _start_banner_timer(self) -> None:
+        """Give the peer ``banner_timeout`` seconds to send its identification
+        line (as paramiko): a peer that accepts the connection and then says
+        nothing must not hold the caller for the whole handshake timeout."""
+        timeout = self.banner_timeout
+        if timeout is None:
+            return
+        timer = threading.Timer(float(timeout), self._banner_expired)
+        timer.daemon = True
+        self._banner_timer = timer
+        timer.start()
+
+    def _banner_expired(self) -> None:
+        """No identification line in time: end the session."""
+        self._banner_timer = None
+        core = self._core
+        if not self.active or core is None or core.remote_version is not None:
+            return
+        self.logger.info("no SSH protocol banner within %s s", self.banner_timeout)
+        self._shutdown(SSHException("Error reading SSH protocol banner"), flush=False)
 
     def connect(
         self,
@@ -684,16 +703,16 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
         with self._lock:
             core = self._core
             if core is None or not self.active:
-                raise self._exception or SSHException("SSH session not active")
+                raise self._saved_exception() or SSHException("SSH session not active")
             chanid = core.open_channel(kind, extra, window, packet)
             chan = self._new_channel(chanid)
             chan.kind = kind
-        self._flush()
         deadline = time.monotonic() + (timeout if timeout is not None else self.channel_timeout)
+        self._flush(deadline)
         with self._lock:
             while not chan._opened.is_set():
                 if not self.active:
-                    raise self._exception or SSHException("Unable to open channel.")
+                    raise self._saved_exception() or SSHException("Unable to open channel.")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._channels.pop(chanid, None)
@@ -703,7 +722,7 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
             if chan._open_error is not None:
                 raise chan._open_error
             if not chan.active:
-                raise self._exception or SSHException("Unable to open channel.")
+                raise self._saved_exception() or SSHException("Unable to open channel.")
         return chan
 
     def open_forwarded_tcpip_channel(self, src_addr: tuple[str, int], dest_addr: tuple[str, int]) -> Channel:
@@ -754,11 +773,15 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
             self._cond.notify_all()
 
     def accept(self, timeout: float | None = None) -> Channel | None:
-        """Server: the next channel the client opened (None on timeout or close)."""
+        """Server: the next channel the client opened (None on timeout or
+        close). Raises ``SSHException`` when the session was dropped because
+        the peer stopped answering keepalives (see ``set_keepalive``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while not self._accept_queue:
                 if not self.active:
+                    if self._peer_lost is not None:
+                        raise self._peer_lost.with_traceback(None)
                     return None
                 if deadline is None:
                     self._wait_cond()
@@ -785,14 +808,14 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
         with self._lock:
             core = self._core
             if core is None or not self.active:
-                raise self._exception or SSHException("SSH session not active")
+                raise self._saved_exception() or SSHException("SSH session not active")
             core.global_request(kind, wait, body)
             if wait:
                 self._global_replies.append(slot)
-        self._flush()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._flush(deadline)
         if not wait:
             return None
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while slot[0] is None:
                 if not self.active:
@@ -846,7 +869,7 @@ class Transport(threading.Thread, DriverMixin, ClientAuthMixin, ServerSideMixin)
         with self._lock:
             while self._kex_count == before:
                 if not self.active:
-                    raise self._exception or SSHException("Negotiation failed.")
+                    raise self._saved_exception() or SSHException("Negotiation failed.")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise SSHException("Key renegotiation timed out")

@@ -190,6 +190,11 @@ class SSHProtocol:
         self._out = []
         return out
 
+    def pending_output_size(self) -> int:
+        """How many bytes are produced and not yet taken (a driver's measure
+        of a peer that does not read)."""
+        return sum(map(len, self._out))
+
     def has_data_to_send(self) -> bool:
         """Whether ``data_to_send`` would return something."""
         return bool(self._out)
