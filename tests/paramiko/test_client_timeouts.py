@@ -18,38 +18,12 @@ import pytest
 
 import paramiko
 from support.polling import wait_until
+from support.silent_peer import silent_listener
 from support.stall_relay import QuietServer, Setup, relayed_server
 
 pytestmark = pytest.mark.timeout(30)
 
 SLACK = 1.0
-
-
-@contextlib.contextmanager
-def silent_listener(greeting: bytes = b"") -> Iterator[int]:
-    """A peer on a loopback port that accepts, sends ``greeting``, then says nothing."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(4)
-    held: list[socket.socket] = []
-
-    def accept_loop() -> None:
-        while True:
-            try:
-                conn, _ = lsock.accept()
-            except OSError:
-                return
-            held.append(conn)
-            if greeting:
-                conn.sendall(greeting)
-
-    threading.Thread(target=accept_loop, daemon=True).start()
-    try:
-        yield lsock.getsockname()[1]
-    finally:
-        lsock.close()
-        for conn in held:
-            conn.close()
 
 
 @pytest.fixture
@@ -67,7 +41,7 @@ def login(**kwargs: Any) -> dict[str, Any]:
 
 
 def test_banner_timeout_against_a_server_that_never_sends_its_banner(client: paramiko.SSHClient) -> None:
-    with silent_listener() as port:
+    with silent_listener() as (_, port):
         t0 = time.monotonic()
         with pytest.raises(paramiko.SSHException, match="Error reading SSH protocol banner"):
             client.connect("127.0.0.1", port, **login(banner_timeout=1))
@@ -76,7 +50,7 @@ def test_banner_timeout_against_a_server_that_never_sends_its_banner(client: par
 
 
 def test_timeout_bounds_a_negotiation_that_never_finishes(client: paramiko.SSHClient) -> None:
-    with silent_listener(b"SSH-2.0-OpenSSH_9.2\r\n") as port:
+    with silent_listener(b"SSH-2.0-OpenSSH_9.2\r\n") as (_, port):
         t0 = time.monotonic()
         with pytest.raises(paramiko.SSHException):
             client.connect("127.0.0.1", port, **login(timeout=1))

@@ -11,13 +11,13 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from ssh_transport import Transport
 from ssh_wire import AuthenticationException, SSHException
 from support.corepair import host_key
+from support.silent_peer import silent_listener
 from support.stall_relay import QuietServer, Setup, relayed_server
 
 pytestmark = pytest.mark.timeout(30)
@@ -32,33 +32,6 @@ def connect(setup: Setup, auth: bool = True) -> Transport:
     if auth:
         ct.auth_password("bob", "pw")
     return ct
-
-
-@contextlib.contextmanager
-def silent_listener(greeting: bytes = b"") -> Iterator[tuple[str, int]]:
-    """A peer that accepts connections, sends ``greeting``, then says nothing."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(4)
-    held: list[socket.socket] = []
-
-    def accept_loop() -> None:
-        while True:
-            try:
-                conn, _ = lsock.accept()
-            except OSError:
-                return
-            held.append(conn)
-            if greeting:
-                conn.sendall(greeting)
-
-    threading.Thread(target=accept_loop, daemon=True).start()
-    try:
-        yield lsock.getsockname()[:2]
-    finally:
-        lsock.close()
-        for conn in held:
-            conn.close()
 
 
 def elapsed_since(t0: float) -> float:
