@@ -136,6 +136,11 @@ class SFTPClient(BaseSFTP):
         # the stream itself is gone (closed, EOF, or a send failed), as
         # opposed to a session dropped over garbage from the server
         self._stream_gone = False
+        # when the last reply arrived (waits time out counting from it), and
+        # whether a send timed out (the session is then over)
+        self._last_reply = 0.0
+        self._send_timed_out = False
+        self._silent_after: float | None = None
         self.max_read_size = DEFAULT_REQUEST_SIZE
         self.max_write_size = DEFAULT_REQUEST_SIZE
         # True once the server announced its limits (limits@openssh.com);
@@ -279,6 +284,7 @@ class SFTPClient(BaseSFTP):
             # partial packet behind): nothing more can be sent on it
             with self._cond:
                 self._expecting.pop(num, None)
+                self._send_timed_out = self._send_timed_out or isinstance(exc, TimeoutError)
             self._drop(f"Server connection dropped: {exc}", stream_gone=True)
             if isinstance(exc, TimeoutError):
                 raise
@@ -312,6 +318,7 @@ class SFTPClient(BaseSFTP):
                 with self._cond:
                     for num in nums:
                         self._expecting.pop(num, None)
+                    self._send_timed_out = self._send_timed_out or isinstance(exc, TimeoutError)
                 self._drop(f"Server connection dropped: {exc}", stream_gone=True)
                 if isinstance(exc, TimeoutError):
                     raise
@@ -339,7 +346,8 @@ class SFTPClient(BaseSFTP):
         closed (also an ``SFTPError`` here), else ``SFTPError`` with the
         reason the session was dropped."""
         if self._closed or self._stream_gone:
-            return SFTPOSError(SOCKET_CLOSED)
+            err = None if self._closed else getattr(self.sock, "close_error", None)
+            return SFTPOSError(SOCKET_CLOSED if err is None else f"{SOCKET_CLOSED}: {err}")
         return SFTPError(self._dropped or SOCKET_CLOSED)
 
     def _reader_main(self) -> None:
@@ -363,7 +371,7 @@ class SFTPClient(BaseSFTP):
             why, gone = str(exc), False
         except (EOFError, OSError) as exc:
             if not self._closed:
-                why = f"Server connection dropped: {exc}" if str(exc) else why
+                why = self._lost(f"Server connection dropped: {exc}" if str(exc) else why)
         except Exception as exc:  # a bug in a handler must not hang the waiters
             self.logger.exception("sftp reader failed")
             why, gone = f"SFTP reader failed: {exc!r}", False
@@ -378,6 +386,7 @@ class SFTPClient(BaseSFTP):
             if num not in self._expecting:
                 return False
             handler = self._expecting.pop(num)
+            self._last_reply = time.monotonic()
             if handler is not None:
                 handler._async_response(t, data, num)
             else:
@@ -411,7 +420,9 @@ class SFTPClient(BaseSFTP):
         if self._dropped is not None:
             return
         if not data:
-            self._drop("SFTP session closed" if self._closed else "Server connection dropped", stream_gone=True)
+            self._drop(
+                "SFTP session closed" if self._closed else self._lost("Server connection dropped"), stream_gone=True
+            )
             return
         try:
             for t, body in self._splitter.feed(data):
@@ -424,41 +435,69 @@ class SFTPClient(BaseSFTP):
             self.logger.exception("sftp reply handling failed")
             self._drop(f"SFTP reader failed: {exc!r}")
 
-    def _deadline(self) -> float | None:
-        """When a wait that starts now times out (the channel's timeout)."""
+    def _timeout(self) -> float | None:
+        """The channel's timeout: how long a wait may go without the server
+        answering anything."""
         gettimeout = getattr(self.sock, "gettimeout", None)
-        timeout = gettimeout() if gettimeout is not None else None
-        return None if timeout is None else time.monotonic() + timeout
+        timeout: float | None = gettimeout() if gettimeout is not None else None
+        return timeout
 
-    def _wait_locked(self, deadline: float | None) -> None:
+    def _wait_locked(self, timeout: float | None, since: float) -> None:
         """Wait (``_cond`` held) for the reader to deliver something; raise if
-        the session is gone or ``deadline`` passes."""
+        the session is gone or nothing arrived for ``timeout`` seconds
+        counted from ``since`` or the last reply, whichever is later (so
+        the waits of one operation share one deadline, pushed back only
+        when the server makes progress)."""
         if self._dropped is not None:
-            raise SFTPError(self._dropped)
-        if deadline is None:
+            raise self._wait_error()
+        if timeout is None:
             self._cond.wait()
             return
-        left = deadline - time.monotonic()
+        left = max(since, self._last_reply) + timeout - time.monotonic()
         if (left <= 0 or not self._cond.wait(left)) and self._dropped is None:
+            self._silent_after = self._last_reply
             raise TimeoutError("timed out waiting for the SFTP server")
 
-    def _wait_until(self, ready: Callable[[], bool]) -> None:
-        """Block until ``ready()`` (evaluated with ``_cond`` held) is true."""
-        deadline = self._deadline()
+    def _peer_silent(self) -> bool:
+        """True if a wait timed out and the server has answered nothing
+        since: clean-up (closing a file) then does not wait for it again."""
+        return self._silent_after is not None and self._silent_after == self._last_reply
+
+    def _wait_error(self) -> Exception:
+        """What a wait raises once the session is over: ``socket.timeout``
+        when a request timed out on the way out, else ``SFTPError`` with
+        the reason."""
+        if self._send_timed_out:
+            return TimeoutError(f"timed out sending to the SFTP server ({self._dropped})")
+        return SFTPError(self._dropped)
+
+    def _wait_until(self, ready: Callable[[], bool], since: float | None = None) -> None:
+        """Block until ``ready()`` (evaluated with ``_cond`` held) is true.
+        ``since``: when the operation this wait belongs to started (default:
+        now); the channel's timeout counts from it or the last reply."""
+        timeout = self._timeout()
+        start = time.monotonic() if since is None else since
         with self._cond:
             while not ready():
-                self._wait_locked(deadline)
+                self._wait_locked(timeout, start)
 
-    def _read_response(self, waitfor: int) -> tuple[int, bytes]:
+    def _read_response(self, waitfor: int, since: float | None = None) -> tuple[int, bytes]:
         """Wait for the reply to request ``waitfor``: (type, payload after
-        the request id)."""
-        deadline = self._deadline()
+        the request id); ``since`` as for ``_wait_until``."""
+        timeout = self._timeout()
+        start = time.monotonic() if since is None else since
         with self._cond:
             while True:
                 got = self._done.pop(waitfor, None)
                 if got is not None:
                     return got
-                self._wait_locked(deadline)
+                self._wait_locked(timeout, start)
+
+    def _lost(self, default: str) -> str:
+        """Why the stream ended: the channel's ``close_error`` (the transport
+        was dropped, say by its keepalive) when it has one."""
+        err = getattr(self.sock, "close_error", None)
+        return f"Server connection dropped: {err}" if err is not None else default
 
     def _request(self, t: int, *parts: bytes | bytearray | memoryview) -> tuple[int, Message]:
         """Send a request and block for its reply: (type, strict Message)."""
@@ -568,11 +607,12 @@ class SFTPClient(BaseSFTP):
         handle = self._expect(t, msg, CMD_HANDLE, p).get_string()
         hstr = ssh_string(handle)
         pending: deque[int] = deque()
+        since = time.monotonic()
         try:
             for _ in range(max(1, read_aheads)):
                 pending.append(self._async_request(None, CMD_READDIR, hstr))
             while pending:
-                rt, data = self._read_response(pending.popleft())
+                rt, data = self._read_response(pending.popleft(), since)
                 if rt == CMD_STATUS:
                     code, text = _parse_status(Message(data, strict=True))
                     if code == SFTP_EOF:
@@ -583,9 +623,10 @@ class SFTPClient(BaseSFTP):
                 for attr in _parse_names(msg):
                     if attr.filename not in (".", ".."):
                         yield attr
+                        since = time.monotonic()  # the caller's time is not the server's
         finally:
             while pending and self._dropped is None:
-                self._read_response(pending.popleft())
+                self._read_response(pending.popleft(), since)
             if self._dropped is None:
                 self._async_request(_DISCARD, CMD_CLOSE, hstr)
 

@@ -371,6 +371,8 @@ class SFTPFile(BufferedFile):
         parts: list[bytes] = []
         short = False
         done = 0
+        # the waits between two yields share one deadline (see _wait_until)
+        since = time.monotonic()
         try:
             while done < len(pieces) or current < nchunks:
                 while nxt < len(pieces) and len(sent) - done < window:
@@ -381,14 +383,16 @@ class SFTPFile(BufferedFile):
                 if done >= len(pieces):
                     # only empty chunks remain
                     yield b""
+                    since = time.monotonic()
                     current += 1
                     continue
                 num, i, off, n = sent[done]
                 while current < i:
                     yield b"".join(parts)
+                    since = time.monotonic()
                     parts, short = [], False
                     current += 1
-                t, data = self.sftp._read_response(num)
+                t, data = self.sftp._read_response(num, since)
                 done += 1
                 if t == CMD_DATA:
                     got = _data_payload(data)
@@ -410,12 +414,13 @@ class SFTPFile(BufferedFile):
                 last = done >= len(pieces) or _chunk_of(pieces, done) != i
                 if last:
                     yield b"".join(parts)
+                    since = time.monotonic()
                     parts, short = [], False
                     current += 1
         finally:
             for num, *_ in sent[done:]:
                 try:
-                    self.sftp._read_response(num)
+                    self.sftp._read_response(num, since)
                 except Exception:
                     break
 
@@ -570,7 +575,8 @@ class SFTPFile(BufferedFile):
     def close(self, _async: bool = False) -> None:
         """Flush, wait for pipelined writes (raising their first error) and
         close the handle. ``_async`` sends CLOSE without waiting (for
-        garbage collection)."""
+        garbage collection), as does a session whose server let a request
+        time out and has not answered since."""
         if self._closed:
             return
         sftp = self.sftp
@@ -580,7 +586,8 @@ class SFTPFile(BufferedFile):
             self._closed = True
             if self._prefetching:
                 self._stop_prefetch()
-            if _async:
+            if _async or sftp._peer_silent():
+                # (a server that let a request time out is not waited for again)
                 if sftp._dropped is None:
                     sftp._async_request(_IGNORE, CMD_CLOSE, self._hstr)
             else:

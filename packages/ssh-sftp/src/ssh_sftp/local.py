@@ -18,6 +18,7 @@ import stat
 from typing import Any
 
 from .attributes import SFTPAttributes
+from .confined import Beneath, Entry
 from .handle import SFTPHandle
 from .interface import SFTPServerInterface
 from .server import SFTPServer
@@ -118,10 +119,15 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     """Serves the local directory ``root`` as "/". Client paths are taken
     relative to it; ``..`` stops at the root; symbolic links are followed
     only while they resolve inside it (anything else is "permission
-    denied"). Relative client paths start at ``start`` (a client path,
-    "/" by default), which is what REALPATH of "." answers, as OpenSSH's
-    sftp-server answers its start directory. With ``root="/"`` the whole
-    file system is served, as sftp-server serves it."""
+    denied"). Every path is looked up from a descriptor of the root, one
+    component at a time (see ``confined``), and every operation is done
+    relative to the descriptor of the directory found, so swapping a
+    component for a link while requests run cannot lead outside. Relative
+    client paths start at ``start`` (a client path, "/" by default), which
+    is what REALPATH of "." answers, as OpenSSH's sftp-server answers its
+    start directory. With ``root="/"`` the whole file system is served, as
+    sftp-server serves it: there is nothing to confine, and plain paths
+    are used."""
 
     def __init__(
         self,
@@ -137,6 +143,13 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         self.root = os.path.realpath(os.fspath(root) if root is not None else os.getcwd())
         self.start = "/"
         self.start = self._virtual(start)
+        self._beneath = Beneath(self.root) if self.root != "/" else None
+
+    def session_ended(self) -> None:
+        """Let go of the root's descriptor (taken again if used later)."""
+        super().session_ended()
+        if self._beneath is not None:
+            self._beneath.close()
 
     # -- path mapping ---------------------------------------------------------------
 
@@ -161,30 +174,50 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         """True if local path ``real`` is the root or below it."""
         return real == self.root or real.startswith(self.root.rstrip("/") + "/")
 
-    def _real(self, path: str, follow: bool = True) -> str:
-        """The local path for client path ``path``. With ``follow``, every
-        link is resolved and the result must lie inside the root; without,
-        only the parent is resolved (the last component is the object itself)."""
-        v = self._virtual(path)
-        real = os.path.join(self.root, v.lstrip("/")) if v != "/" else self.root
-        if follow or v == "/":
-            resolved = os.path.realpath(real)
-            if not self._inside(resolved):
-                raise _Outside(errno.EACCES, "path leads outside the served directory", path)
-            return resolved
-        parent = os.path.realpath(os.path.dirname(real))
-        if not self._inside(parent):
-            raise _Outside(errno.EACCES, "path leads outside the served directory", path)
-        return os.path.join(parent, os.path.basename(real))
+    def _local(self, v: str) -> str:
+        """The local path of normalized client path ``v``, as written (no
+        link resolved)."""
+        return self.root if v == "/" else os.path.join(self.root, v.lstrip("/"))
 
-    def _entry(self, path: str) -> str:
-        """The local path of the directory entry ``path`` names, for requests
-        that create, remove or move it: never the root itself (the served
-        directory must not be removed, renamed or replaced)."""
-        real = self._real(path, follow=False)
-        if real == self.root:
+    def _lookup(self, path: str, follow: bool) -> Entry:
+        """The resolved entry client path ``path`` names (a link at the end
+        resolved too with ``follow``); close it after use."""
+        v = self._virtual(path)
+        if self._beneath is None:
+            return Entry(None, v, follow=follow)
+        return self._beneath.entry(v, follow)
+
+    def _entry(self, path: str) -> Entry:
+        """The entry ``path`` names, for requests that create, remove or move
+        it: never the root itself (the served directory must not be removed,
+        renamed or replaced)."""
+        entry = self._lookup(path, follow=False)
+        if entry.name in (".", "/"):
+            entry.close()
             raise _Outside(errno.EACCES, "the served directory itself cannot be changed", path)
-        return real
+        return entry
+
+    def _real(self, path: str, follow: bool = True) -> str:
+        """A local path for client path ``path``, checked to lie inside the
+        root (without ``follow``, only its parent is resolved). For
+        subclasses that need a path string: a check made now, so racy; the
+        operations here use descriptors instead."""
+        v = self._virtual(path)
+        if self._beneath is None:
+            return (
+                os.path.realpath(v)
+                if follow
+                else os.path.join(os.path.realpath(posixpath.dirname(v)), posixpath.basename(v))
+            )
+        if follow or v == "/":
+            resolved = self._beneath.canonical(v)
+            if resolved is None:
+                raise _Outside(errno.EACCES, "path leads outside the served directory", path)
+            return self._local(resolved)
+        parent = self._beneath.canonical(posixpath.dirname(v))
+        if parent is None:
+            raise _Outside(errno.EACCES, "path leads outside the served directory", path)
+        return os.path.join(self._local(parent), posixpath.basename(v))
 
     def _to_virtual(self, real: str) -> str | None:
         """Local path ``real`` as a client path, or None if outside the root."""
@@ -202,38 +235,45 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         except OSError as exc:
             return _code(exc)
         try:
-            resolved = os.path.realpath(os.path.join(self.root, v.lstrip("/")))
+            if self._beneath is None:
+                return os.path.realpath(v)
+            resolved = self._beneath.canonical(v)
         except OSError:
             return v
-        inside = self._to_virtual(resolved)
-        return inside if inside is not None else v
+        return resolved if resolved is not None else v
 
     def list_folder(self, path: str) -> list[SFTPAttributes] | int:
         """``lstat`` of every entry of the directory."""
         try:
-            real = self._real(path)
-            out = []
-            for name in os.listdir(real):
-                try:
-                    st = os.lstat(os.path.join(real, name))
-                except OSError:
-                    continue
-                out.append(SFTPAttributes.from_stat(st, name))
-            return out
+            with self._lookup(path, True) as e:
+                fd = os.open(e.name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | _nofollow(e), dir_fd=e.dir_fd)
+            try:
+                out = []
+                for name in os.listdir(fd):
+                    try:
+                        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                    except OSError:
+                        continue
+                    out.append(SFTPAttributes.from_stat(st, name))
+                return out
+            finally:
+                os.close(fd)
         except OSError as exc:
             return _code(exc)
 
     def stat(self, path: str) -> SFTPAttributes | int:
         """``stat`` (links followed, but only inside the root)."""
         try:
-            return SFTPAttributes.from_stat(os.stat(self._real(path)))
+            with self._lookup(path, True) as e:
+                return SFTPAttributes.from_stat(os.stat(e.name, dir_fd=e.dir_fd, follow_symlinks=e.follow))
         except OSError as exc:
             return _code(exc)
 
     def lstat(self, path: str) -> SFTPAttributes | int:
         """``lstat`` of the object itself."""
         try:
-            return SFTPAttributes.from_stat(os.lstat(self._real(path, follow=False)))
+            with self._lookup(path, False) as e:
+                return SFTPAttributes.from_stat(os.stat(e.name, dir_fd=e.dir_fd, follow_symlinks=False))
         except OSError as exc:
             return _code(exc)
 
@@ -241,12 +281,15 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         """Open (or create) a file; new files get ``attr.st_mode`` (default 0666
         less the umask)."""
         try:
-            real = self._real(path)
+            v = self._virtual(path)
             mode = attr.st_mode & 0o7777 if attr.st_mode is not None else 0o666
-            fd = os.open(real, flags | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+            if self._beneath is None:
+                fd = os.open(v, flags | os.O_CLOEXEC, mode)
+            else:
+                fd = self._beneath.open(v, flags, mode)
         except OSError as exc:
             return _code(exc)
-        handle = LocalSFTPHandle(fd, flags, real)
+        handle = LocalSFTPHandle(fd, flags, self._local(v))
         extra = SFTPAttributes()
         extra.st_uid, extra.st_gid = attr.st_uid, attr.st_gid
         extra.st_atime, extra.st_mtime = attr.st_atime, attr.st_mtime
@@ -260,7 +303,8 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def remove(self, path: str) -> int:
         """Delete a file (or a link, not its target)."""
         try:
-            os.remove(self._entry(path))
+            with self._entry(path) as e:
+                os.unlink(e.name, dir_fd=e.dir_fd)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -268,11 +312,10 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def rename(self, oldpath: str, newpath: str) -> int:
         """Rename; fails if the new name exists (SFTP v3 semantics)."""
         try:
-            old = self._entry(oldpath)
-            new = self._entry(newpath)
-            if os.path.lexists(new):
-                return SFTP_FAILURE
-            os.rename(old, new)
+            with self._entry(oldpath) as old, self._entry(newpath) as new:
+                if _lexists(new):
+                    return SFTP_FAILURE
+                os.rename(old.name, new.name, src_dir_fd=old.dir_fd, dst_dir_fd=new.dir_fd)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -280,7 +323,8 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def posix_rename(self, oldpath: str, newpath: str) -> int:
         """Rename, replacing the new name if it exists."""
         try:
-            os.rename(self._entry(oldpath), self._entry(newpath))
+            with self._entry(oldpath) as old, self._entry(newpath) as new:
+                os.rename(old.name, new.name, src_dir_fd=old.dir_fd, dst_dir_fd=new.dir_fd)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -288,7 +332,8 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def hardlink(self, oldpath: str, newpath: str) -> int:
         """Create a hard link."""
         try:
-            os.link(self._entry(oldpath), self._entry(newpath), follow_symlinks=False)
+            with self._entry(oldpath) as old, self._entry(newpath) as new:
+                os.link(old.name, new.name, src_dir_fd=old.dir_fd, dst_dir_fd=new.dir_fd, follow_symlinks=False)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -297,7 +342,8 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         """Create a directory with the requested mode (default 0777 less umask)."""
         try:
             mode = attr.st_mode & 0o7777 if attr.st_mode is not None else 0o777
-            os.mkdir(self._real(path, follow=False), mode)
+            with self._lookup(path, False) as e:
+                os.mkdir(e.name, mode, dir_fd=e.dir_fd)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -305,15 +351,30 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def rmdir(self, path: str) -> int:
         """Remove an empty directory."""
         try:
-            os.rmdir(self._entry(path))
+            with self._entry(path) as e:
+                os.rmdir(e.name, dir_fd=e.dir_fd)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
 
     def chattr(self, path: str, attr: SFTPAttributes) -> int:
-        """Apply mode, owner, times and size."""
+        """Apply size, mode, owner and times (links followed inside the
+        root; the size first, so that cutting the file keeps the times)."""
         try:
-            SFTPServer.set_file_attr(self._real(path), attr)
+            with self._lookup(path, True) as e:
+                if attr.st_size is not None:
+                    flags = os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | _nofollow(e)
+                    fd = os.open(e.name, flags, dir_fd=e.dir_fd)
+                    try:
+                        os.ftruncate(fd, attr.st_size)
+                    finally:
+                        os.close(fd)
+                if attr.st_mode is not None:
+                    _chmod(e, attr.st_mode & 0o7777)
+                if attr.st_uid is not None and attr.st_gid is not None:
+                    os.chown(e.name, attr.st_uid, attr.st_gid, dir_fd=e.dir_fd, follow_symlinks=e.follow)
+                if attr.st_atime is not None and attr.st_mtime is not None:
+                    os.utime(e.name, (attr.st_atime, attr.st_mtime), dir_fd=e.dir_fd, follow_symlinks=e.follow)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -322,15 +383,11 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         """Create link ``path`` -> ``target_path``; an absolute target is a
         client path, so it is stored as the matching local path."""
         try:
-            link = self._real(path, follow=False)
             if "\x00" in target_path:
                 raise OSError(errno.EINVAL, "NUL in link target")
-            if target_path.startswith("/"):
-                v = self._virtual(target_path)
-                target = self.root if v == "/" else os.path.join(self.root, v.lstrip("/"))
-            else:
-                target = target_path
-            os.symlink(target, link)
+            target = self._local(self._virtual(target_path)) if target_path.startswith("/") else target_path
+            with self._lookup(path, False) as e:
+                os.symlink(target, e.name, dir_fd=e.dir_fd)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -339,7 +396,8 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         """The link's target (an absolute local target inside the root comes
         back as a client path; one outside is refused)."""
         try:
-            target = os.readlink(self._real(path, follow=False))
+            with self._lookup(path, False) as e:
+                target = os.readlink(e.name, dir_fd=e.dir_fd)
         except OSError as exc:
             return _code(exc)
         if target.startswith("/"):
@@ -354,18 +412,16 @@ class LocalSFTPServerInterface(SFTPServerInterface):
         followed (a link's own mode cannot be changed on Linux: a failure,
         as with sftp-server)."""
         try:
-            real = self._real(path, follow=False)
-            if attr.st_mode is not None:
-                if stat.S_ISLNK(os.lstat(real).st_mode):
-                    if os.chmod not in os.supports_follow_symlinks:
+            with self._lookup(path, False) as e:
+                if attr.st_mode is not None:
+                    is_link = stat.S_ISLNK(os.stat(e.name, dir_fd=e.dir_fd, follow_symlinks=False).st_mode)
+                    if is_link and os.chmod not in os.supports_follow_symlinks:
                         return SFTP_FAILURE  # as sftp-server answers (EOPNOTSUPP)
-                    os.chmod(real, attr.st_mode & 0o7777, follow_symlinks=False)
-                else:
-                    os.chmod(real, attr.st_mode & 0o7777)
-            if attr.st_uid is not None and attr.st_gid is not None:
-                os.chown(real, attr.st_uid, attr.st_gid, follow_symlinks=False)
-            if attr.st_atime is not None and attr.st_mtime is not None:
-                os.utime(real, (attr.st_atime, attr.st_mtime), follow_symlinks=False)
+                    _chmod(Entry(e.dir_fd, e.name), attr.st_mode & 0o7777)
+                if attr.st_uid is not None and attr.st_gid is not None:
+                    os.chown(e.name, attr.st_uid, attr.st_gid, dir_fd=e.dir_fd, follow_symlinks=False)
+                if attr.st_atime is not None and attr.st_mtime is not None:
+                    os.utime(e.name, (attr.st_atime, attr.st_mtime), dir_fd=e.dir_fd, follow_symlinks=False)
         except OSError as exc:
             return _code(exc)
         return SFTP_OK
@@ -388,9 +444,52 @@ class LocalSFTPServerInterface(SFTPServerInterface):
     def statvfs(self, path: str) -> SFTPStatVFS | int:
         """``statvfs`` of the file system holding ``path``."""
         try:
-            return SFTPStatVFS.from_statvfs(os.statvfs(self._real(path)))
+            with self._lookup(path, True) as e:
+                if e.dir_fd is None:
+                    return SFTPStatVFS.from_statvfs(os.statvfs(e.name))
+                fd = os.open(e.name, _PATH_ONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=e.dir_fd)
+            try:
+                return SFTPStatVFS.from_statvfs(os.statvfs(fd))
+            finally:
+                os.close(fd)
         except OSError as exc:
             return _code(exc)
+
+
+# a descriptor only to name an object by (no read permission needed)
+_PATH_ONLY = getattr(os, "O_PATH", os.O_RDONLY | os.O_NONBLOCK)
+
+
+def _nofollow(e: Entry) -> int:
+    """``O_NOFOLLOW`` unless the entry is a plain path to be followed."""
+    return 0 if e.follow else os.O_NOFOLLOW
+
+
+def _lexists(e: Entry) -> bool:
+    """True if the entry exists (a dangling link counts)."""
+    try:
+        os.stat(e.name, dir_fd=e.dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _chmod(e: Entry, mode: int) -> None:
+    """``chmod`` of the entry, without following a link unless it says so
+    (where the C library cannot, through a descriptor of the object)."""
+    if e.follow:
+        os.chmod(e.name, mode, dir_fd=e.dir_fd)
+        return
+    try:
+        os.chmod(e.name, mode, dir_fd=e.dir_fd, follow_symlinks=False)
+    except NotImplementedError:
+        fd = os.open(e.name, _PATH_ONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=e.dir_fd)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise OSError(errno.EOPNOTSUPP, "a link's own mode cannot be changed", e.name) from None
+            os.chmod(f"/proc/self/fd/{fd}", mode)
+        finally:
+            os.close(fd)
 
 
 def _user_name(uid: int) -> str:

@@ -10,6 +10,7 @@ files at once without a thread per file.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +100,10 @@ class RequestPipe:
         self._arrived: deque[Reply] = deque()
         self._queued: list[tuple[Any, int, tuple[bytes | bytearray | memoryview, ...]]] = []
         self._queued_bytes = 0
+        # when the operation driving the pipe started: its waits share one
+        # deadline (the channel's timeout from this or the last reply), so
+        # a wait after a timeout does not start a fresh one
+        self.since = time.monotonic()
 
     def full(self) -> bool:
         """Whether ``window`` requests are already outstanding."""
@@ -142,7 +147,7 @@ class RequestPipe:
             if not self.outstanding:
                 raise SFTPError("no request outstanding")
             self.flush()
-            self.client._wait_until(lambda: bool(self._arrived))
+            self.client._wait_until(lambda: bool(self._arrived), self.since)
         self.outstanding -= 1
         return self._arrived.popleft()
 

@@ -19,6 +19,7 @@ import errno
 import os
 import posixpath
 import stat
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -355,6 +356,7 @@ class _Engine:
     def run(self, xfers: Iterable[_Xfer]) -> None:
         """Drive every transfer to its end; raise the first failure."""
         queue = deque(xfers)
+        self.pipe.since = time.monotonic()
         try:
             while True:
                 for _ in range(len(self.hungry)):
@@ -374,7 +376,12 @@ class _Engine:
                     self._settle(x)
                 if not self.pipe.outstanding:
                     break
-                reply = self.pipe.next()
+                try:
+                    reply = self.pipe.next()
+                except (OSError, SFTPError):
+                    if self.error is None:
+                        raise
+                    raise self.error from None  # the first failure, not its echo
                 x, kind, off, n = reply.ctx
                 x.pending -= 1
                 self.inflight -= n
