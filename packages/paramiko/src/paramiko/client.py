@@ -21,8 +21,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ssh_keys import HostKeys, PKey, load_private_key_file
+from ssh_keys import (
+    CertificateError,
+    CertificateNotValid,
+    CertificateRevoked,
+    CertificateUntrustedCA,
+    HostKeys,
+    PKey,
+    load_private_key_file,
+)
+from ssh_keys.certs import cert_type_for
 from ssh_transport.channel import Channel, ChannelFile, ChannelStderrFile, ChannelStdinFile
+from ssh_transport.protocol.negotiation import CERT_HOST_KEY_ALGORITHMS as _CERT_HOST_KEY_ALGORITHMS
 from ssh_wire import AuthenticationException, BadHostKeyException, NoValidConnectionsError, SSHException
 
 if TYPE_CHECKING:
@@ -102,6 +112,18 @@ def _granted(chan: Channel, ok: bool, what: str) -> None:
     """Raise (as paramiko does) when the server refused a channel request."""
     if not ok:
         raise SSHException(f"Channel request failed: {what} refused by the server")
+
+
+def _has_certificate(key: Any) -> bool:
+    """Whether ``key`` carries an OpenSSH certificate (``public_blob``)."""
+    blob = getattr(key, "public_blob", None)
+    return blob is not None and bool(blob.is_certificate)
+
+
+def _matches(known: Mapping[str, PKey], key: PKey) -> bool:
+    """Whether ``key`` (its plain public key) is one of the ``known`` keys."""
+    expected = known.get(key.get_name())
+    return expected is not None and expected.asbytes() == key.asbytes()
 
 
 def _key_type(algorithm: str) -> str:
@@ -371,10 +393,28 @@ class SSHClient:
             preferred = [a for a in current if _key_type(a) in types]
             if preferred:
                 options.key_types = preferred + [a for a in current if a not in preferred]
+        if self._cert_authorities(server_hostkey_name):
+            # a CA vouches for this host: ask for its host certificate first
+            options = t.get_security_options()
+            current = list(options.key_types)
+            certs = [cert_type_for(a) for a in current if cert_type_for(a) in _CERT_HOST_KEY_ALGORITHMS]
+            options.key_types = [*dict.fromkeys(certs), *(a for a in current if a not in certs)]
         t.start_client(timeout=timeout)
         server_key = t.get_remote_server_key()
-        if self._system_host_keys.is_revoked(server_key) or self._host_keys.is_revoked(server_key):
-            raise BadHostKeyException(hostname, server_key, server_key)
+        for keys in (self._system_host_keys, self._host_keys):
+            if keys.is_revoked(server_key):
+                if _has_certificate(server_key):
+                    raise CertificateRevoked(
+                        f"the host key of {server_hostkey_name} or the CA that certified it is marked @revoked"
+                    )
+                raise BadHostKeyException(hostname, server_key, server_key)
+        cert_error = self._check_host_certificate(server_key, hostname, port)
+        if cert_error is None and _has_certificate(server_key):
+            return
+        if cert_error is not None and (known is None or not _matches(known, server_key)):
+            # a CA applies to this host but its certificate is not valid, and the plain
+            # key is not known either: refuse with the certificate's reason
+            raise cert_error
         if known is None:
             self._policy.missing_host_key(self, server_hostkey_name, server_key)
             return
@@ -383,6 +423,41 @@ class SSHClient:
             if expected is None:
                 expected = next(iter(known.values()))
             raise BadHostKeyException(hostname, server_key, expected)
+
+    def _cert_authorities(self, server_hostkey_name: str) -> list[PKey]:
+        """The CA keys ``@cert-authority`` lines trust for this host."""
+        return [
+            *self._system_host_keys.cert_authorities(server_hostkey_name),
+            *self._host_keys.cert_authorities(server_hostkey_name),
+        ]
+
+    def _check_host_certificate(self, server_key: PKey, hostname: str, port: int) -> CertificateNotValid | None:
+        """Check a host certificate against the ``@cert-authority`` lines of
+        both known_hosts sets, as OpenSSH does. Returns the reason when a
+        CA trusted for this host signed it but it is not valid here
+        (expired, wrong host name ...), else None: no certificate, a valid
+        one, or one whose CA no line trusts for this host (the caller then
+        checks the plain host key, as OpenSSH falls back to it)."""
+        if not _has_certificate(server_key):
+            return None
+        errors: list[CertificateNotValid] = []
+        for keys in (self._system_host_keys, self._host_keys):
+            try:
+                cert = keys.check_certificate(hostname, server_key, port=port)
+            except CertificateUntrustedCA:
+                continue
+            except CertificateNotValid as exc:
+                errors.append(exc)
+                continue
+            except CertificateError as exc:
+                errors.append(CertificateNotValid(str(exc)))
+                continue
+            self._log(logging.DEBUG, f"Host certificate {cert.key_id!r} for {hostname} signed by a trusted CA")
+            return None
+        if errors:
+            return errors[0]
+        self._log(logging.DEBUG, f"No @cert-authority line trusts the CA of {hostname}; checking the plain key")
+        return None
 
     # -- authentication ------------------------------------------------------------
 
@@ -431,13 +506,16 @@ class SSHClient:
     def _load_key(self, filename: str, passphrase: str | None, errors: list[Exception]) -> PKey | None:
         """A private key from ``filename`` (with a ``-cert.pub`` beside it
         loaded as its certificate when supported), or None."""
+        cert = f"{filename}-cert.pub"
+        if filename.endswith("-cert.pub"):
+            # the certificate named instead of its key, as paramiko allows
+            filename, cert = filename[: -len("-cert.pub")], filename
         try:
             key = load_private_key_file(filename, passphrase)
         except (OSError, SSHException, ValueError) as exc:
             self._log(logging.DEBUG, f"Cannot use key file {filename}: {exc}")
             errors.append(exc if not isinstance(exc, ValueError) else SSHException(str(exc)))
             return None
-        cert = f"{filename}-cert.pub"
         load_cert = getattr(key, "load_certificate", None)
         if load_cert is not None and os.path.isfile(cert):
             try:

@@ -12,13 +12,17 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ssh_wire import Message
+from ssh_keys import Certificate
+from ssh_wire import Message, SSHException
 
-from .protocol.constants import AUTH_FAILED, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+from .cert_policy import UserCertificatePolicy
+from .protocol.constants import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 if TYPE_CHECKING:
     from .channel import Channel
     from .transport import Transport
+
+_log = logging.getLogger("paramiko.transport")
 
 
 class InteractiveQuery:
@@ -69,6 +73,35 @@ class ServerInterface:
     def check_auth_publickey(self, username: str, key: Any) -> int:
         """Would ``key`` let ``username`` in? (The signature is checked for you.)"""
         return AUTH_FAILED
+
+    def get_user_certificate_policy(self) -> UserCertificatePolicy | None:
+        """The policy that judges user certificates (``UserCertificatePolicy``,
+        sshd's ``TrustedUserCAKeys`` + ``AuthorizedPrincipalsFile``), or
+        None (the default) to judge them in ``check_auth_publickey`` as
+        paramiko does."""
+        return None
+
+    def check_auth_certificate(
+        self, username: str, key: Any, certificate: Certificate, client_address: str | None = None
+    ) -> int:
+        """Would the certificate ``certificate`` (attached to ``key`` as its
+        ``public_blob``) let ``username`` in from ``client_address``? Its
+        CA signature and the request signature are already checked.
+
+        The default asks ``get_user_certificate_policy()``; with no policy
+        it asks ``check_auth_publickey(username, key)``, as paramiko does.
+        Once a certificate has let a user in, the transport enforces its
+        ``force-command`` and ``permit-*`` extensions whoever judged it.
+        """
+        policy = self.get_user_certificate_policy()
+        if policy is None:
+            return self.check_auth_publickey(username, key)
+        try:
+            policy.check(username, certificate, client_address=client_address)
+        except SSHException as exc:
+            _log.info("user certificate %s refused for %s: %s", certificate.key_id, username, exc)
+            return AUTH_FAILED
+        return AUTH_SUCCESSFUL
 
     def check_auth_interactive(self, username: str, submethods: str) -> int | InteractiveQuery:
         """Start keyboard-interactive: an ``InteractiveQuery`` to ask, or an AUTH_* result."""

@@ -12,21 +12,41 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ssh_keys import Certificate
 from ssh_wire import Message
 
 from .channel import Channel
 from .protocol import events as ev
 from .protocol.constants import (
     AUTH_FAILED,
+    AUTH_PARTIALLY_SUCCESSFUL,
     AUTH_SUCCESSFUL,
     OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
     OPEN_FAILED_UNKNOWN_CHANNEL_TYPE,
     OPEN_SUCCEEDED,
 )
+from .protocol.negotiation import has_certificate
 from .server import InteractiveQuery, ServerInterface
 
 if TYPE_CHECKING:
     from .protocol.core import SSHProtocol
+
+
+PERMIT_PORT_FORWARDING = "permit-port-forwarding"
+# the certificate extension each channel request needs (PROTOCOL.certkeys)
+_EXTENSION_FOR = {
+    "pty-req": "permit-pty",
+    "x11-req": "permit-X11-forwarding",
+    "auth-agent-req@openssh.com": "permit-agent-forwarding",
+}
+
+
+def _certificate_of(key: Any) -> Certificate | None:
+    """The certificate attached to a request's key (already checked by the
+    core: parsed, CA signature verified), or None."""
+    if key is None or not has_certificate(key):
+        return None
+    return Certificate.from_key(key, verify=False)
 
 
 class ServerSideMixin:
@@ -55,6 +75,9 @@ class ServerSideMixin:
     if TYPE_CHECKING:
 
         def _new_channel(self, chanid: int) -> Channel:  # provided by Transport
+            raise NotImplementedError
+
+        def getpeername(self) -> Any:  # provided by Transport
             raise NotImplementedError
 
     def _hook(self, name: str, default: Any, *args: Any) -> Any:
@@ -94,11 +117,46 @@ class ServerSideMixin:
             else:
                 result = self._hook("check_auth_password", AUTH_FAILED, e.username, e.password)
         elif e.method == "publickey":
-            if e.key is not None:
+            cert = _certificate_of(e.key)
+            if cert is not None:
+                address = self._client_address()
+                if getattr(self.server_object, "check_auth_certificate", None) is None:
+                    # a server object that is not a ServerInterface: paramiko's call
+                    result = self._hook("check_auth_publickey", AUTH_FAILED, e.username, e.key)
+                else:
+                    result = self._hook("check_auth_certificate", AUTH_FAILED, e.username, e.key, cert, address)
+                if e.signed and result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL):
+                    self._user_certificate = cert
+            elif e.key is not None:
                 result = self._hook("check_auth_publickey", AUTH_FAILED, e.username, e.key)
         elif e.method == "keyboard-interactive":
             result = self._hook("check_auth_interactive", AUTH_FAILED, e.username, e.submethods)
         self._answer_auth(result, self._allowed_auths(e.username), e.username)
+
+    _user_certificate: Certificate | None = None
+
+    def get_user_certificate(self) -> Certificate | None:
+        """Server: the user certificate the client logged in with (None when
+        it used none). Its ``force-command`` replaces every command, shell
+        and subsystem the client asks for, and a request its ``permit-*``
+        extensions do not allow (pty, X11, agent or port forwarding) is
+        refused, as sshd does."""
+        return self._user_certificate
+
+    def _client_address(self) -> str | None:
+        """The client's IP address (for ``source-address``), if it has one."""
+        try:
+            peer = self.getpeername()
+        except OSError:
+            return None
+        if isinstance(peer, tuple) and peer and isinstance(peer[0], str) and peer[0]:
+            return peer[0]
+        return None
+
+    def _certificate_permits(self, extension: str) -> bool:
+        """Whether the login certificate (if any) grants ``extension``."""
+        cert = self._user_certificate
+        return cert is None or extension in cert.extensions
 
     def _server_auth_info(self, e: ev.AuthInfoResponded) -> None:
         result = self._hook("check_auth_interactive_response", AUTH_FAILED, list(e.responses))
@@ -124,7 +182,9 @@ class ServerSideMixin:
     def _server_channel_open(self, e: ev.ChannelOpenRequested) -> None:
         core = self._core
         assert core is not None
-        if e.kind == "direct-tcpip" and e.dest is not None and e.origin is not None:
+        if e.kind == "direct-tcpip" and not self._certificate_permits(PERMIT_PORT_FORWARDING):
+            code = OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        elif e.kind == "direct-tcpip" and e.dest is not None and e.origin is not None:
             code = self._hook(
                 "check_channel_direct_tcpip_request",
                 OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
@@ -162,6 +222,14 @@ class ServerSideMixin:
             return False
         a = e.args
         kind = e.kind
+        forced = self._user_certificate.force_command if self._user_certificate is not None else None
+        if forced is not None and kind in ("exec", "shell", "subsystem"):
+            self.logger.info("certificate force-command replaces the client's %s request", kind)
+            return bool(self._hook("check_channel_exec_request", False, chan, forced.encode("utf-8")))
+        needed = _EXTENSION_FOR.get(kind)
+        if needed is not None and not self._certificate_permits(needed):
+            self.logger.info("%s refused: the login certificate does not grant %s", kind, needed)
+            return False
         if kind == "exec":
             return bool(self._hook("check_channel_exec_request", False, chan, a[0]))
         if kind == "shell":
@@ -183,6 +251,8 @@ class ServerSideMixin:
 
     def _server_global_request(self, e: ev.GlobalRequestReceived) -> tuple[bool, bytes]:
         m = Message(e.data, strict=True)
+        if e.name == "tcpip-forward" and not self._certificate_permits(PERMIT_PORT_FORWARDING):
+            return False, b""
         if e.name == "tcpip-forward":
             address = m.get_text()
             port = m.get_int()

@@ -47,7 +47,7 @@ from .protocol.constants import (
     OPEN_SUCCEEDED,
 )
 from .protocol.core import REKEY_BYTES, SSHProtocol
-from .protocol.negotiation import AlgorithmPreferences, key_type_of
+from .protocol.negotiation import AlgorithmPreferences, host_key_from_blob, key_type_of
 from .security import SecurityOptions
 from .server import ServerInterface
 from .server_side import ServerSideMixin
@@ -422,9 +422,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, ClientAuthMixin, 
         """Client: the server's host key once negotiated (else None)."""
         if self._host_key_blob is None:
             return None
-        from ssh_keys import key_from_blob
-
-        return key_from_blob(self._host_key_blob)
+        return host_key_from_blob(self._host_key_blob)
 
     def is_authenticated(self) -> bool:
         """Whether user authentication has succeeded."""
@@ -493,9 +491,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, ClientAuthMixin, 
         """The server's host key (client; after negotiation)."""
         if not self.active or self._host_key_blob is None:
             raise SSHException("No existing session")
-        from ssh_keys import key_from_blob
-
-        return key_from_blob(self._host_key_blob)
+        return host_key_from_blob(self._host_key_blob)
 
     def getpeername(self) -> Any:
         """The address of the remote end (as ``socket.getpeername``)."""

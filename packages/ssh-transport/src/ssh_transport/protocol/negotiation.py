@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ssh_keys.certs import CERT_SUFFIX, cert_key_type, cert_type_for
 from ssh_wire import (
     DISCONNECT_HOST_KEY_NOT_VERIFIABLE,
     DISCONNECT_KEY_EXCHANGE_FAILED,
@@ -50,13 +51,58 @@ HOST_KEY_ALGORITHMS: dict[str, bool] = {
     "ssh-dss": True,
 }
 
+# OpenSSH certificate host key algorithms (PROTOCOL.certkeys), best first:
+# never offered by a client by default (``SSHClient`` puts them first when a
+# ``@cert-authority`` line applies to the host, as OpenSSH orders them); a
+# server offers them for each host key that has a certificate loaded.
+CERT_HOST_KEY_ALGORITHMS: dict[str, bool] = {
+    "ssh-ed25519-cert-v01@openssh.com": False,
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com": False,
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com": False,
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com": False,
+    "rsa-sha2-512-cert-v01@openssh.com": False,
+    "rsa-sha2-256-cert-v01@openssh.com": False,
+    "ssh-rsa-cert-v01@openssh.com": True,
+}
+
 # Which key type (``PKey.get_name()``) signs with each signature algorithm.
 _KEY_TYPE_OF = {"rsa-sha2-512": "ssh-rsa", "rsa-sha2-256": "ssh-rsa"}
 
 
+def is_certificate_algorithm(algorithm: str) -> bool:
+    """Whether ``algorithm`` names an OpenSSH certificate (``*-cert-v01@openssh.com``)."""
+    return algorithm.endswith(CERT_SUFFIX)
+
+
+def signature_algorithm_of(algorithm: str) -> str:
+    """The signature algorithm behind a host key / publickey algorithm:
+    itself for a plain one, the signing algorithm for a certificate one
+    (``rsa-sha2-512-cert-v01@openssh.com`` -> ``rsa-sha2-512``)."""
+    return cert_key_type(algorithm)
+
+
+def certificate_algorithm(signature_algorithm: str) -> str:
+    """The certificate algorithm name for a signature algorithm
+    (``rsa-sha2-256`` -> ``rsa-sha2-256-cert-v01@openssh.com``)."""
+    return cert_type_for(signature_algorithm)
+
+
 def key_type_of(algorithm: str) -> str:
-    """The public key type that produces signatures of ``algorithm``."""
-    return _KEY_TYPE_OF.get(algorithm, algorithm)
+    """The public key type that produces signatures of ``algorithm`` (for a
+    certificate algorithm, the type of the certified key)."""
+    base = signature_algorithm_of(algorithm)
+    return _KEY_TYPE_OF.get(base, base)
+
+
+def has_certificate(key: Any) -> bool:
+    """Whether ``key`` (a PKey) carries an OpenSSH certificate for itself."""
+    blob = getattr(key, "public_blob", None)
+    return blob is not None and bool(getattr(blob, "is_certificate", False))
+
+
+def certificate_blob(key: Any) -> bytes:
+    """The certificate blob attached to ``key`` (``has_certificate`` must hold)."""
+    return bytes(key.public_blob.key_blob)
 
 
 def algorithms_for_key_type(key_type: str) -> tuple[str, ...]:
@@ -90,7 +136,7 @@ class AlgorithmPreferences:
         if category == "kex":
             return tuple(all_names(KEX_ALGORITHMS))
         if category == "key_types":
-            return tuple(HOST_KEY_ALGORITHMS)
+            return (*CERT_HOST_KEY_ALGORITHMS, *HOST_KEY_ALGORITHMS)
         if category == "ciphers":
             return tuple(all_names(CIPHERS))
         if category == "digests":
@@ -270,15 +316,27 @@ class KexNegotiator:
     def _host_key_algorithms(self) -> list[str]:
         if self.role == "server":
             offered: list[str] = []
+            certified: list[str] = []
             for alg in self.prefs.key_types:
-                if key_type_of(alg) in self.host_keys and alg not in offered:
-                    offered.append(alg)
-            return offered
+                key = self.host_keys.get(key_type_of(alg))
+                if key is None or alg in offered or is_certificate_algorithm(alg):
+                    continue
+                offered.append(alg)
+                # a host key with its certificate loaded is offered both ways
+                cert_alg = certificate_algorithm(alg)
+                if cert_alg in CERT_HOST_KEY_ALGORITHMS and self._certificate_matches(key, cert_alg):
+                    certified.append(cert_alg)
+            return certified + offered
         algs = list(self.prefs.key_types)
         if self.expected_host_key_type:
             preferred = [a for a in algs if key_type_of(a) == self.expected_host_key_type]
             algs = preferred + [a for a in algs if a not in preferred]
         return algs
+
+    @staticmethod
+    def _certificate_matches(key: Any, cert_alg: str) -> bool:
+        """Whether ``key`` has a certificate of the type ``cert_alg`` sends."""
+        return has_certificate(key) and str(key.public_blob.key_type) == cert_type_for(key_type_of(cert_alg))
 
     def build_kexinit(self) -> bytes:
         """Our KEXINIT payload for this exchange (markers only in the first)."""
@@ -383,27 +441,18 @@ class KexNegotiator:
         self._pending_reader_keys = reader_keys
 
     def _verify_host_key(self, kex: Kex) -> None:
-        from ssh_keys import key_from_blob
-
         assert self.negotiated is not None
         alg = self.negotiated.host_key
         blob = kex.host_key_blob
         if self.host_key_blob is not None and not hmac.compare_digest(blob, self.host_key_blob):
             raise ProtocolError("server host key changed during rekey", DISCONNECT_HOST_KEY_NOT_VERIFIABLE)
-        try:
-            key = key_from_blob(blob)
-        except SSHException as exc:
-            raise ProtocolError(f"bad server host key: {exc}", DISCONNECT_HOST_KEY_NOT_VERIFIABLE) from exc
-        if key.get_name() != key_type_of(alg):
-            raise ProtocolError(
-                f"host key type {key.get_name()} does not match negotiated {alg}", DISCONNECT_HOST_KEY_NOT_VERIFIABLE
-            )
+        key = _server_host_key(blob, alg)
         sig = Message(kex.signature, strict=True)
         try:
             sig_alg = sig.get_name()
         except ProtocolError as exc:
             raise ProtocolError("malformed host key signature", DISCONNECT_HOST_KEY_NOT_VERIFIABLE) from exc
-        if sig_alg != alg:
+        if sig_alg != signature_algorithm_of(alg):
             raise ProtocolError(
                 f"host signature algorithm {sig_alg} is not the negotiated {alg}", DISCONNECT_HOST_KEY_NOT_VERIFIABLE
             )
@@ -460,6 +509,57 @@ class KexNegotiator:
         self.newkeys_sent = False
         self.newkeys_received = False
         self._ignore_next_kex_packet = False
+
+
+def host_key_from_blob(blob: bytes) -> Any:
+    """The key a K_S blob (or a publickey request) carries: a plain public
+    key, or for a certificate the certified key with the certificate
+    attached as its ``public_blob`` (its CA signature not checked here).
+    ``SSHException`` for an unknown type or malformed data."""
+    from ssh_keys import Certificate, key_from_blob
+
+    if not _blob_name(blob).endswith(CERT_SUFFIX):
+        return key_from_blob(blob)
+    cert = Certificate.from_blob(blob, verify=False)
+    key = cert.key
+    key.load_certificate(Message(blob))
+    return key
+
+
+def _blob_name(blob: bytes) -> str:
+    try:
+        return Message(blob, strict=True).get_name()
+    except SSHException:
+        return ""
+
+
+def _server_host_key(blob: bytes, alg: str) -> Any:
+    """The server's host key from its K_S blob, checked against the
+    negotiated algorithm. A certificate is parsed and its CA signature
+    verified (as OpenSSH does while reading it); whether the CA is trusted
+    for this host is the caller's known_hosts business. The key returned is
+    the certified key, the certificate attached as its ``public_blob``."""
+    from ssh_keys import Certificate, CertificateError
+
+    bad = DISCONNECT_HOST_KEY_NOT_VERIFIABLE
+    try:
+        key = host_key_from_blob(blob)
+    except SSHException as exc:
+        raise ProtocolError(f"bad server host key: {exc}", bad) from exc
+    if is_certificate_algorithm(alg):
+        if not has_certificate(key) or key.public_blob.key_type != cert_type_for(key_type_of(alg)):
+            raise ProtocolError(f"server sent a plain {key.get_name()} key for {alg}", bad)
+        try:
+            cert = Certificate.from_blob(blob)
+        except CertificateError as exc:
+            raise ProtocolError(f"bad server host certificate: {exc}", bad) from exc
+        if not cert.is_host:
+            raise ProtocolError("server host certificate is not a host certificate", bad)
+    elif has_certificate(key):
+        raise ProtocolError(f"server sent a certificate for the plain algorithm {alg}", bad)
+    if key.get_name() != key_type_of(alg):
+        raise ProtocolError(f"host key type {key.get_name()} does not match negotiated {alg}", bad)
+    return key
 
 
 def parse_ext_info(payload: bytes) -> dict[str, bytes]:

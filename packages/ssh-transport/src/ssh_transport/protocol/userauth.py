@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ssh_keys.certs import cert_type_for
 from ssh_wire import (
     DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE,
     DISCONNECT_SERVICE_NOT_AVAILABLE,
@@ -31,7 +32,16 @@ from .constants import (
     MSG_USERAUTH_REQUEST,
     MSG_USERAUTH_SUCCESS,
 )
-from .negotiation import algorithms_for_key_type, key_type_of
+from .negotiation import (
+    algorithms_for_key_type,
+    certificate_algorithm,
+    certificate_blob,
+    has_certificate,
+    host_key_from_blob,
+    is_certificate_algorithm,
+    key_type_of,
+    signature_algorithm_of,
+)
 
 SERVICE_USERAUTH = "ssh-userauth"
 SERVICE_CONNECTION = "ssh-connection"
@@ -62,7 +72,7 @@ def signature_algorithm(key: Any, server_sig_algs: list[str] | None, allowed: tu
     """
     algs = getattr(key, "signature_algorithms", None)
     if not algs:
-        algs = algorithms_for_key_type(key.get_name()) or (key.get_name(),)
+        algs = algorithms_for_key_type(key_type_of(key.get_name())) or (key_type_of(key.get_name()),)
     usable = [a for a in algs if a in allowed]
     if server_sig_algs is not None:
         listed = [a for a in usable if a in server_sig_algs]
@@ -71,6 +81,15 @@ def signature_algorithm(key: Any, server_sig_algs: list[str] | None, allowed: tu
     if usable:
         return usable[0]
     return str(algs[0])
+
+
+def publickey_blob(key: Any) -> tuple[bytes, bool]:
+    """The blob a publickey request carries for ``key`` and whether it is a
+    certificate: the certificate loaded on a ``PKey`` (``public_blob``), an
+    agent identity that is itself a certificate, or the plain public key."""
+    if has_certificate(key):
+        return certificate_blob(key), True
+    return bytes(key.asbytes()), is_certificate_algorithm(str(key.get_name()))
 
 
 def signed_data(session_id: bytes, username: str, service: str, algorithm: str, blob: bytes) -> bytes:
@@ -140,11 +159,15 @@ class ClientAuth:
         """Send a signed "publickey" request with ``key`` (a PKey or agent key)."""
         if self.host.session_id is None:
             raise SSHException("no session id: key exchange not done")
-        alg = algorithm or signature_algorithm(key, self.server_sig_algs, self.allowed_algorithms)
-        blob = key.asbytes()
+        sig_alg = signature_algorithm_of(algorithm) if algorithm else None
+        sig_alg = sig_alg or signature_algorithm(key, self.server_sig_algs, self.allowed_algorithms)
+        blob, certified = publickey_blob(key)
+        # a certificate goes out under its certificate algorithm name (the
+        # signature inside still names the plain algorithm)
+        alg = certificate_algorithm(sig_alg) if certified else sig_alg
         data = signed_data(self.host.session_id, username, SERVICE_CONNECTION, alg, blob)
         try:
-            sig = key.sign_ssh_data(data, alg)
+            sig = key.sign_ssh_data(data, sig_alg)
         except TypeError:
             sig = key.sign_ssh_data(data)
         body = Message().add_boolean(True).add_string(alg).add_string(blob).add_string(bytes(sig))
@@ -318,19 +341,34 @@ class ServerAuth:
         self.host.emit(self.pending)
 
     def _check_key(self, username: str, alg: str, blob: bytes, sig: bytes | None) -> Any:
-        from ssh_keys import key_from_blob
+        """The key of a publickey request when it is usable (a known type
+        matching ``alg``, an allowed algorithm, a good signature when one
+        came), else None. A certificate's CA signature is checked here too;
+        whether its CA is trusted is the server policy's decision."""
+        from ssh_keys import Certificate, CertificateError
 
+        sig_alg = signature_algorithm_of(alg)
         try:
-            key = key_from_blob(blob)
+            key = host_key_from_blob(blob)
         except SSHException:
-            key = None
-        ok = key is not None and alg in self.allowed_algorithms and key.get_name() == key_type_of(alg)
+            return None
+        certified = has_certificate(key)
+        if certified != is_certificate_algorithm(alg):
+            return None
+        if certified:
+            if key.public_blob.key_type != cert_type_for(key_type_of(alg)):
+                return None
+            try:
+                Certificate.from_blob(blob)
+            except CertificateError:
+                return None
+        ok = sig_alg in self.allowed_algorithms and key.get_name() == key_type_of(alg)
         if ok and sig is not None:
-            assert self.host.session_id is not None and key is not None
+            assert self.host.session_id is not None
             data = signed_data(self.host.session_id, username, SERVICE_CONNECTION, alg, blob)
             sm = Message(sig, strict=True)
             try:
-                ok = sm.get_name() == alg
+                ok = sm.get_name() == sig_alg
             except ProtocolError:
                 ok = False
             sm.rewind()
@@ -374,7 +412,7 @@ class ServerAuth:
         ok = result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL)
         if ok and req is not None and req.method == "publickey" and not req.signed:
             # A query: the key would do (even as one step); the client will now sign.
-            m = Message().add_byte(60).add_string(req.algorithm).add_string(req.key.asbytes())  # type: ignore[attr-defined]
+            m = Message().add_byte(60).add_string(req.algorithm).add_string(publickey_blob(req.key)[0])
             self.host.send(m.asbytes())
             return False
         if result == AUTH_SUCCESSFUL:
@@ -413,6 +451,7 @@ class ServerAuth:
 
 __all__ = [
     "ClientAuth",
+    "publickey_blob",
     "ServerAuth",
     "signature_algorithm",
     "signed_data",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ssh_keys import PKey
+from ssh_keys.certs import CERT_SUFFIX, cert_key_type
 from ssh_wire import DISCONNECT_KEY_EXCHANGE_FAILED, DISCONNECT_PROTOCOL_ERROR, Message, ProtocolError, SSHException
 
 MSG_KEX_INIT = 30
@@ -142,12 +143,21 @@ class Kex:
         return key
 
     def _host_key_blob(self) -> bytes:
-        return bytes(self._host_key().asbytes())
+        """K_S: the host key blob, or its certificate for a ``*-cert-v01``
+        host key algorithm."""
+        key = self._host_key()
+        if self.ctx.host_key_algorithm.endswith(CERT_SUFFIX):
+            blob = getattr(key, "public_blob", None)
+            if blob is None or not blob.is_certificate:
+                raise SSHException(f"{self.ctx.host_key_algorithm} negotiated for a host key without a certificate")
+            return bytes(blob.key_blob)
+        return bytes(key.asbytes())
 
     def _sign(self, exchange_hash: bytes) -> bytes:
-        """The server's signature blob over H with the negotiated algorithm."""
+        """The server's signature blob over H with the negotiated algorithm
+        (for a certificate algorithm, the signature algorithm it names)."""
         key = self._host_key()
-        algorithm = self.ctx.host_key_algorithm or None
+        algorithm = cert_key_type(self.ctx.host_key_algorithm) or None
         return bytes(key.sign_ssh_data(exchange_hash, algorithm=algorithm))
 
     def _finish(self, shared_secret: bytes, exchange_hash: bytes, host_key_blob: bytes, signature: bytes) -> None:
