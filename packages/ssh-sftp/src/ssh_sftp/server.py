@@ -17,6 +17,7 @@ from .attributes import SFTPAttributes
 from .errors import SFTPError
 from .extensions import ExtensionRequests, offered_extensions
 from .handle import SFTPHandle
+from .handle_quota import HandleQuota
 from .interface import SFTPServerInterface
 from .requests import REQUESTS, RequestPolicy
 from .sftp import (
@@ -126,13 +127,16 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
     # limits we announce (limits@openssh.com) and enforce
     MAX_READ = 256 * 1024
     MAX_WRITE = 256 * 1024
-    MAX_HANDLES = 512
+    MAX_HANDLES = 512  # per session; see also handle_quota
     MAX_PACKET = 1024 * 1024 + 1024
     # directory entries per READDIR reply
     READDIR_BATCH = 100
     # directory entries held for all open directory handles together (each
     # OPENDIR takes its listing at once, so this bounds the memory they use)
     MAX_LISTED_ENTRIES = 1_000_000
+    #: handles per connection (all its SFTP sessions together) and per
+    #: process; one quota is shared by every server unless one is given its own
+    handle_quota: HandleQuota = HandleQuota()
 
     def __init__(
         self,
@@ -151,6 +155,11 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
         self.logger = logging.getLogger(_log_channel(channel) + ".sftp")
         self.sock = channel
         self.server = sftp_si(server, *largs, **kwargs)
+        # what the handle quota counts this session's handles under: its
+        # connection (the transport), else the channel itself
+        get_transport = getattr(channel, "get_transport", None)
+        transport = get_transport() if callable(get_transport) else None
+        self._connection: object = transport if transport is not None else channel
         self.file_table: dict[bytes, SFTPHandle] = {}
         # the path each open file was opened with
         self._file_paths: dict[bytes, str] = {}
@@ -250,6 +259,8 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
                 handle.close()
             except Exception:
                 self.logger.debug("closing handle failed", exc_info=True)
+            finally:
+                self.handle_quota.release(self._connection)
 
     def _negotiate(self) -> bool:
         """Read INIT and answer VERSION with our extensions."""
@@ -366,10 +377,23 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
 
     # -- handles ---------------------------------------------------------------------
 
-    def _new_handle(self, handle: SFTPHandle, folder: bool) -> bytes | None:
-        """Register ``handle``; its wire name, or None past ``MAX_HANDLES``."""
+    def _reserve_handle(self, num: int) -> bool:
+        """Take a place for one more handle before opening anything. At a
+        limit (``MAX_HANDLES`` for the session, ``handle_quota`` for the
+        connection and the process) answer request ``num`` with a FAILURE
+        that says which, and return False."""
         if len(self.file_table) + len(self.folder_table) >= self.MAX_HANDLES:
-            return None
+            reason: str | None = f"Too many open handles (limit {self.MAX_HANDLES} per session)"
+        else:
+            reason = self.handle_quota.acquire(self._connection)
+        if reason is None:
+            return True
+        self.logger.info("sftp: refusing to open: %s", reason)
+        self._send_status(num, SFTP_FAILURE, reason)
+        return False
+
+    def _new_handle(self, handle: SFTPHandle, folder: bool) -> bytes:
+        """Register ``handle`` (its place taken by ``_reserve_handle``); its wire name."""
         name = (b"d" if folder else b"f") + str(self.next_handle).encode()
         self.next_handle += 1
         handle._set_name(name)
@@ -457,15 +481,18 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
             self.logger.info("sftp: refusing open for writing in read-only mode")
             self._send_status(num, SFTP_PERMISSION_DENIED)
             return
-        result = self.server.open(path, flags, attr)
+        if not self._reserve_handle(num):
+            return
+        try:
+            result = self.server.open(path, flags, attr)
+        except BaseException:
+            self.handle_quota.release(self._connection)
+            raise
         if not isinstance(result, SFTPHandle):
+            self.handle_quota.release(self._connection)
             self._send_status(num, result)
             return
         name = self._new_handle(result, folder=False)
-        if name is None:
-            result.close()
-            self._send_status(num, SFTP_FAILURE, "Too many open handles")
-            return
         self._file_paths[name] = path
         self._send_reply(num, CMD_HANDLE, _str(name))
 
@@ -477,7 +504,10 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
         if handle is None:
             self._send_status(num, SFTP_FAILURE, "Invalid handle")
             return
-        handle.close()
+        try:
+            handle.close()
+        finally:
+            self.handle_quota.release(self._connection)
         self._send_status(num, SFTP_OK)
 
     def _fstat(self, num: int, msg: Message) -> None:
@@ -499,21 +529,27 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
 
     def _opendir(self, num: int, msg: Message) -> None:
         """OPENDIR: path -> HANDLE (the listing is taken now)."""
-        listed = self.server.list_folder(_path(msg))
-        if isinstance(listed, int) or not isinstance(listed, Iterable):
+        path = _path(msg)
+        if not self._reserve_handle(num):
+            return
+        try:
+            listed = self.server.list_folder(path)
+            result = None if isinstance(listed, int) or not isinstance(listed, Iterable) else list(listed)
+        except BaseException:
+            self.handle_quota.release(self._connection)
+            raise
+        if result is None:
+            self.handle_quota.release(self._connection)
             self._send_status(num, listed)
             return
-        result = list(listed)
         held = sum(h._pending_files() for h in self.folder_table.values())
         if held + len(result) > self.MAX_LISTED_ENTRIES:
+            self.handle_quota.release(self._connection)
             self._send_status(num, SFTP_FAILURE, "Too many directory entries open; close some directories")
             return
         handle = SFTPHandle()
         handle._set_files(result)
         name = self._new_handle(handle, folder=True)
-        if name is None:
-            self._send_status(num, SFTP_FAILURE, "Too many open handles")
-            return
         self._send_reply(num, CMD_HANDLE, _str(name))
 
     def _readdir(self, num: int, msg: Message) -> None:

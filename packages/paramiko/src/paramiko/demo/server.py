@@ -3,8 +3,10 @@
 Exec and shell run as the current user; SFTP is rooted at ``--root`` through
 the local-directory interface. The host key is generated once into a state
 folder. Clients get in with a key from the user's ``~/.ssh/authorized_keys``
-or with a one-time password printed at start-up. OpenSSH's ``ssh`` and
-``sftp`` work against it.
+or with a one-time password printed at start-up, or with a user certificate
+signed by a CA of ``--trusted-user-ca-keys`` (``--host-certificate`` makes it
+present its host key's certificate). OpenSSH's ``ssh`` and ``sftp`` work
+against it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ import socket
 import threading
 from pathlib import Path
 
-from ssh_keys import Ed25519Key, PKey, key_from_line
+from ssh_keys import Certificate, Ed25519Key, PKey, key_from_line
 from ssh_sftp import LocalSFTPServerInterface, SFTPServer
 from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, ServerInterface, Transport
+from ssh_transport.admission import ConnectionLimits, parse_max_startups
+from ssh_transport.cert_policy import UserCertificatePolicy
 from ssh_transport.channel import Channel
+from ssh_transport.listener import Connection, Listener
 from ssh_wire import SSHException
 
 from .session import run_exec, run_shell
@@ -63,10 +68,13 @@ def load_authorized_keys(path: Path) -> list[PKey]:
 class DemoServer(ServerInterface):
     """Decides who gets in and what sessions may do, for one connection."""
 
-    def __init__(self, user: str, password: str, authorized: list[PKey]) -> None:
+    def __init__(
+        self, user: str, password: str, authorized: list[PKey], cert_policy: UserCertificatePolicy | None = None
+    ) -> None:
         self.user = user
         self.password = password
         self.authorized = authorized
+        self.cert_policy = cert_policy
         self.ptys: dict[int, tuple[str, int, int]] = {}
 
     def get_allowed_auths(self, username: str) -> str:
@@ -79,6 +87,17 @@ class DemoServer(ServerInterface):
     def check_auth_publickey(self, username: str, key: PKey) -> int:
         ok = username == self.user and any(key == k for k in self.authorized)
         return AUTH_SUCCESSFUL if ok else AUTH_FAILED
+
+    def get_user_certificate_policy(self) -> UserCertificatePolicy | None:
+        return self.cert_policy
+
+    def check_auth_certificate(
+        self, username: str, key: PKey, certificate: Certificate, client_address: str | None = None
+    ) -> int:
+        # sessions run as the current user: only that name may log in
+        if username != self.user:
+            return AUTH_FAILED
+        return super().check_auth_certificate(username, key, certificate, client_address)
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         return OPEN_SUCCEEDED if kind == "session" else super().check_channel_request(kind, chanid)
@@ -117,14 +136,19 @@ class DemoServer(ServerInterface):
         return True
 
 
-def serve_connection(sock: socket.socket, host_key: PKey, server: DemoServer, root: Path) -> None:
-    """Run one client connection until it closes."""
+def serve_connection(
+    sock: socket.socket, host_key: PKey, server: DemoServer, root: Path, connection: Connection | None = None
+) -> None:
+    """Run one client connection until it closes (``connection``: its place
+    in the listener's limits, which follow the transport's login)."""
     transport = Transport(sock)
+    if connection is not None:
+        connection.watch(transport)
     transport.add_server_key(host_key)
     transport.set_subsystem_handler("sftp", SFTPServer, LocalSFTPServerInterface, root=str(root))
     try:
         transport.start_server(server=server)
-    except SSHException:
+    except (SSHException, OSError, EOFError):
         transport.close()
         return
     while transport.is_active():
@@ -145,6 +169,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=Path.home() / ".ssh" / "authorized_keys",
         help="public keys that may log in (default: ~/.ssh/authorized_keys)",
     )
+    parser.add_argument(
+        "--trusted-user-ca-keys",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="as sshd's TrustedUserCAKeys: user certificates signed by these CA keys (one a line) may log in "
+        "when they name the current user as a principal",
+    )
+    parser.add_argument(
+        "--host-certificate",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="as sshd's HostCertificate: the host key's certificate (-cert.pub), offered to clients",
+    )
+    limits = ConnectionLimits()
+    parser.add_argument(
+        "--max-startups",
+        type=parse_max_startups,
+        default=limits.max_startups,
+        metavar="START:RATE:FULL",
+        help="as sshd's MaxStartups: with START unauthenticated connections, drop new ones with RATE%% "
+        "probability, rising to 100%% at FULL; a single N is a hard limit (default: 10:30:100)",
+    )
+    parser.add_argument(
+        "--per-source-max-startups",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="unauthenticated connections one client address may hold (default: no per-address share)",
+    )
+    parser.add_argument(
+        "--max-sessions-per-source",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="connections one client address may hold, logged in or not (default: unlimited)",
+    )
+    parser.add_argument(
+        "--login-grace-time",
+        type=float,
+        default=limits.login_grace_time,
+        metavar="SECONDS",
+        help="hang up on a client not logged in after this long; 0 waits forever (default: 120)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    """A command-line count of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
+    """The listener's limits from the command line."""
+    return ConnectionLimits(
+        max_startups=args.max_startups,
+        per_source_max_startups=args.per_source_max_startups,
+        max_connections_per_source=args.max_sessions_per_source,
+        login_grace_time=args.login_grace_time or None,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,20 +240,29 @@ def run(args: argparse.Namespace) -> int:
     user = getpass.getuser()
     password = args.password or secrets.token_urlsafe(12)
     authorized = load_authorized_keys(args.authorized_keys)
+    if args.host_certificate is not None:
+        host_key.load_certificate(str(args.host_certificate))  # refused unless it certifies this key
+    cert_policy = None
+    if args.trusted_user_ca_keys is not None:
+        cert_policy = UserCertificatePolicy.from_files(args.trusted_user_ca_keys)
     root = Path(args.root).resolve()
     listener = socket.create_server(("127.0.0.1", args.port))
     port = listener.getsockname()[1]
+
+    def handle(conn: Connection) -> None:
+        serve_connection(conn.sock, host_key, DemoServer(user, password, authorized, cert_policy), root, conn)
+
+    accept_loop = Listener(listener, handle, connection_limits(args))
     print(f"listening on 127.0.0.1:{port}", flush=True)
     print(f"host key {host_key.get_name()} {host_key.fingerprint}", flush=True)
     print(f"user {user}, one-time password: {password}", flush=True)
     print(f"sftp root {root}", flush=True)
     print(f"try: ssh -p {port} {user}@127.0.0.1    sftp -P {port} {user}@127.0.0.1", flush=True)
     try:
-        while True:
-            sock, _addr = listener.accept()
-            server = DemoServer(user, password, authorized)
-            threading.Thread(target=serve_connection, args=(sock, host_key, server, root), daemon=True).start()
+        accept_loop.serve_forever()  # survives running out of descriptors
     except KeyboardInterrupt:
         return 0
     finally:
+        accept_loop.shutdown()
         listener.close()
+    return 0
