@@ -9,6 +9,7 @@ each, and checks what they write with OpenSSH's ssh-keygen.
 from __future__ import annotations
 
 import os
+import time
 
 import ssh_keys
 
@@ -74,3 +75,36 @@ def remember_host(known_hosts: str, host: str, port: int, pub_path: str) -> bool
     hosts.add(name, key.get_name(), key)
     hosts.save(known_hosts)
     return ssh_keys.HostKeys(known_hosts).check(name, key)
+
+
+def run_a_ca(directory: str, user_pub_path: str, principal: str) -> str:
+    """Be a certificate authority: sign a user's public key for ``principal``,
+    valid for a day, and write ``<key>-cert.pub`` next to it (where ssh and
+    SSHClient look for it). Returns the certificate's path."""
+    ca = ssh_keys.Ed25519Key.generate()
+    ca.write_private_key_file(os.path.join(directory, "ca"))
+    user = ssh_keys.load_public_key_file(user_pub_path)
+    now = int(time.time())
+    cert = ssh_keys.sign_certificate(
+        user,
+        ca,
+        key_id=f"{principal}@example",
+        principals=[principal],
+        valid_after=now - 60,
+        valid_before=now + 86400,
+    )
+    path = user_pub_path.removesuffix(".pub") + "-cert.pub"
+    cert.write_file(path)
+    return path
+
+
+def check_certificate(cert_path: str, ca_pub_line: str, principal: str) -> str:
+    """What a server does with a user certificate: is it signed by a CA we
+    trust, valid now, and for this principal? Returns why not, or "ok"."""
+    ca = ssh_keys.key_from_line(ca_pub_line)
+    try:
+        cert = ssh_keys.Certificate.from_file(cert_path)
+        cert.check(principal=principal, cert_type="user", ca_keys=[ca])
+    except ssh_keys.CertificateNotValid as why:
+        return str(why)
+    return "ok"

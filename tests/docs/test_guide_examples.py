@@ -303,3 +303,17 @@ def test_keys_sign_verify_and_known_hosts(tmp_path: Path) -> None:
     assert keys_ex.remember_host(known, "example.com", 2222, str(tmp_path / "id_ecdsa.pub"))
     entries = Path(known).read_text().splitlines()
     assert [e.split()[0] for e in entries] == ["example.com", "[example.com]:2222"]
+
+
+def test_keys_certificates_with_ssh_keygen(tmp_path: Path) -> None:
+    keygen = need_program("ssh-keygen")
+    keys_ex.generate(str(tmp_path), "pw")
+    cert = keys_ex.run_a_ca(str(tmp_path), str(tmp_path / "id_ed25519.pub"), "alice")
+    assert cert == str(tmp_path / "id_ed25519-cert.pub")
+    shown = subprocess.run([keygen, "-L", "-f", cert], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "user certificate" in shown and "alice" in shown and 'Key ID: "alice@example"' in shown
+    ca_line = paramiko.PKey.from_path(tmp_path / "ca").get_openssh_line()
+    assert keys_ex.check_certificate(cert, ca_line, "alice") == "ok"
+    assert keys_ex.check_certificate(cert, ca_line, "bob") != "ok"
+    other_ca = paramiko.Ed25519Key.generate().get_openssh_line()
+    assert keys_ex.check_certificate(cert, other_ca, "alice") != "ok"
