@@ -17,6 +17,7 @@ import hmac
 import os
 import secrets
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, ServerIn
 from ssh_transport.admission import ConnectionLimits, parse_max_startups
 from ssh_transport.cert_policy import UserCertificatePolicy
 from ssh_transport.channel import Channel
+from ssh_transport.hardened import HardenedUnavailable, harden, hardened_preferences
 from ssh_transport.listener import Connection, Listener
 from ssh_wire import SSHException
 
@@ -137,11 +139,19 @@ class DemoServer(ServerInterface):
 
 
 def serve_connection(
-    sock: socket.socket, host_key: PKey, server: DemoServer, root: Path, connection: Connection | None = None
+    sock: socket.socket,
+    host_key: PKey,
+    server: DemoServer,
+    root: Path,
+    connection: Connection | None = None,
+    hardened: bool = False,
 ) -> None:
     """Run one client connection until it closes (``connection``: its place
-    in the listener's limits, which follow the transport's login)."""
+    in the listener's limits, which follow the transport's login;
+    ``hardened``: offer only ``ssh_transport.hardened``'s algorithms)."""
     transport = Transport(sock)
+    if hardened:
+        harden(transport.get_security_options())
     if connection is not None:
         connection.watch(transport)
     transport.add_server_key(host_key)
@@ -183,6 +193,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE",
         help="as sshd's HostCertificate: the host key's certificate (-cert.pub), offered to clients",
+    )
+    parser.add_argument(
+        "--hardened",
+        action="store_true",
+        help="offer only the hardened algorithm preset (post-quantum kex, no NIST curves, no SHA-1, "
+        "encrypt-then-MAC only): clients need ML-KEM (OpenSSH 9.9+)",
     )
     limits = ConnectionLimits()
     parser.add_argument(
@@ -245,12 +261,19 @@ def run(args: argparse.Namespace) -> int:
     cert_policy = None
     if args.trusted_user_ca_keys is not None:
         cert_policy = UserCertificatePolicy.from_files(args.trusted_user_ca_keys)
+    if args.hardened:
+        try:
+            hardened_preferences()  # refuse to start when the preset cannot be offered here
+        except HardenedUnavailable as exc:
+            print(f"--hardened: {exc}", file=sys.stderr, flush=True)
+            return 2
     root = Path(args.root).resolve()
     listener = socket.create_server(("127.0.0.1", args.port))
     port = listener.getsockname()[1]
 
     def handle(conn: Connection) -> None:
-        serve_connection(conn.sock, host_key, DemoServer(user, password, authorized, cert_policy), root, conn)
+        server = DemoServer(user, password, authorized, cert_policy)
+        serve_connection(conn.sock, host_key, server, root, conn, hardened=args.hardened)
 
     accept_loop = Listener(listener, handle, connection_limits(args))
     print(f"listening on 127.0.0.1:{port}", flush=True)
