@@ -165,7 +165,8 @@ def test_rsa_signature_algorithm_from_server_sig_algs(alg: str) -> None:
     pair = CorePair(None, AlgorithmPreferences(key_types=("ssh-ed25519", alg)), policy=Policy(keys=[key]))
     pair.kex()
     assert pair.client.client_auth is not None
-    assert pair.client.client_auth.server_sig_algs == ["ssh-ed25519", alg]
+    # the FIDO key algorithm of each kept curve is listed right after it
+    assert pair.client.client_auth.server_sig_algs == ["ssh-ed25519", "sk-ssh-ed25519@openssh.com", alg]
     pair.client.auth_publickey("bob", key)
     pair.pump()
     assert pair.server_of(ev.AuthRequested)[-1].algorithm == alg

@@ -14,7 +14,8 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ssh_keys import PKey, key_from_blob
+from ssh_keys import PKey, SKKey, SKSignature, key_from_blob
+from ssh_keys.certs import cert_key_type
 from ssh_wire import Message, ProtocolError, SSHException, get_logger
 
 from .protocol import (
@@ -100,9 +101,6 @@ cSSH2_AGENTC_REQUEST_IDENTITIES = bytes([SSH2_AGENTC_REQUEST_IDENTITIES])
 cSSH2_AGENTC_SIGN_REQUEST = bytes([SSH2_AGENTC_SIGN_REQUEST])
 
 BytesLike = bytes | bytearray | memoryview
-
-
-_CERT_SUFFIX = "-cert-v01@openssh.com"
 
 
 def _rsa_base(name: str) -> bool:
@@ -293,7 +291,7 @@ class AgentKey(PKey):
             return self.inner_key.signature_algorithms
         if _rsa_base(self.name):
             return ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
-        return (self.name.split(_CERT_SUFFIX)[0],)
+        return (cert_key_type(self.name),)
 
     def can_sign(self) -> bool:
         """True: the agent holds the private half."""
@@ -323,8 +321,11 @@ class AgentKey(PKey):
         ``algorithm`` ``rsa-sha2-256``/``rsa-sha2-512`` asks the agent for that
         RSA hash (flags ``SSH_AGENT_RSA_SHA2_256``/``_512``); None or
         ``ssh-rsa`` gives its default. The 1.5 form ``sign_ssh_data(rpool,
-        data)`` still works. ``SSHException`` if the agent refuses or answers
-        with something else.
+        data)`` still works. For a FIDO key (``sk-ecdsa-sha2-nistp256@openssh.com``,
+        ``sk-ssh-ed25519@openssh.com``) the agent drives the token, which
+        may wait for a touch; its answer carries the token's flags and
+        counter (PROTOCOL.u2f) and is checked for that shape.
+        ``SSHException`` if the agent refuses or answers with something else.
         """
         if not isinstance(data, (bytes, bytearray, memoryview, str)) and algorithm is not None:
             data, algorithm = algorithm, None  # 1.5 form: (rpool, data)
@@ -349,13 +350,22 @@ class AgentKey(PKey):
             raise ProtocolError(f"ssh-agent answered a sign request with message type {ptype}")
         sig_blob = reply.get_string()
         reply.expect_end()
-        check = Message(sig_blob, strict=True)
-        sig_name = check.get_name()
-        check.get_string()
-        check.expect_end()
+        sig_name = self._signature_name(sig_blob)
         if sig_name not in self.signature_algorithms:
             raise SSHException(f"ssh-agent made a {sig_name[:64]!r} signature with a {self.name} key")
         wanted = FLAG_SIGNATURE_NAME.get(flags)
         if wanted is not None and sig_name != wanted:
             raise SSHException(f"ssh-agent made a {sig_name} signature when {wanted} was asked for")
         return Message(sig_blob)
+
+    def _signature_name(self, sig_blob: bytes) -> str:
+        """The algorithm of a signature blob the agent returned, after
+        checking its shape: (name, signature), or for a security key the
+        token's flags and counter after them (PROTOCOL.u2f)."""
+        if isinstance(self.inner_key, SKKey) or self.name.startswith("sk-"):  # a key or its certificate
+            return SKSignature.from_blob(sig_blob).algorithm
+        check = Message(sig_blob, strict=True)
+        sig_name = check.get_name()
+        check.get_string()
+        check.expect_end()
+        return sig_name

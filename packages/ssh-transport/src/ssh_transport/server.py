@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ssh_keys import Certificate
+from ssh_keys import Certificate, SKSignature
 from ssh_wire import Message, SSHException
 
 from .cert_policy import UserCertificatePolicy
@@ -44,11 +44,31 @@ class InteractiveQuery:
         self.prompts.append((prompt, echo))
 
 
+def security_key_refusal(
+    signature: SKSignature, touch_required: bool = True, verify_required: bool = False
+) -> str | None:
+    """Why sshd would refuse a verified security-key signature under this
+    policy (no touch while ``touch_required``, no PIN/biometrics while
+    ``verify_required``), or None when the flags are enough."""
+    if touch_required and not signature.user_present:
+        return "user presence (authenticator touch) requirement not met"
+    if verify_required and not signature.user_verified:
+        return "user verification requirement not met"
+    return None
+
+
 class ServerInterface:
     """What an SSH server allows: override the hooks you need.
 
     Hooks run in the transport's thread; they must not block for long.
     """
+
+    #: FIDO (sk-) keys: refuse a signature the token made without a touch,
+    #: as sshd does; False is sshd's ``no-touch-required`` for every key
+    security_key_touch_required: bool = True
+    #: FIDO (sk-) keys: also require the token to have verified the user
+    #: (PIN or biometrics), sshd's ``verify-required``
+    security_key_verify_required: bool = False
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         """Allow a channel of type ``kind``? OPEN_SUCCEEDED (0) or a failure code."""
@@ -73,6 +93,26 @@ class ServerInterface:
     def check_auth_publickey(self, username: str, key: Any) -> int:
         """Would ``key`` let ``username`` in? (The signature is checked for you.)"""
         return AUTH_FAILED
+
+    def check_auth_security_key(self, username: str, key: Any, signature: SKSignature) -> int:
+        """Would the FIDO key ``key`` (``sk-ecdsa-sha2-nistp256@openssh.com``
+        or ``sk-ssh-ed25519@openssh.com``) let ``username`` in, given what
+        its token reported? The signature is verified already;
+        ``signature.flags`` says whether the user was present (touch) and
+        verified (PIN), ``signature.counter`` is the token's counter (a
+        server may insist it grows, to notice a cloned token).
+
+        The default applies ``security_key_touch_required`` and
+        ``security_key_verify_required`` (sshd's defaults: touch required,
+        verification not), then asks ``check_auth_publickey(username,
+        key)``. Override it for per-key ``no-touch-required`` and
+        ``verify-required``, as sshd reads them from authorized_keys.
+        """
+        reason = security_key_refusal(signature, self.security_key_touch_required, self.security_key_verify_required)
+        if reason is not None:
+            _log.info("%s key %s refused for %s: %s", key.get_name(), key.fingerprint, username, reason)
+            return AUTH_FAILED
+        return self.check_auth_publickey(username, key)
 
     def get_user_certificate_policy(self) -> UserCertificatePolicy | None:
         """The policy that judges user certificates (``UserCertificatePolicy``,

@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ssh_keys import Certificate
+from ssh_keys import Certificate, SKKey, SKSignature
 from ssh_wire import Message
 
 from .channel import Channel
@@ -26,7 +26,7 @@ from .protocol.constants import (
     OPEN_SUCCEEDED,
 )
 from .protocol.negotiation import has_certificate
-from .server import InteractiveQuery, ServerInterface
+from .server import InteractiveQuery, ServerInterface, security_key_refusal
 
 if TYPE_CHECKING:
     from .protocol.core import SSHProtocol
@@ -125,8 +125,14 @@ class ServerSideMixin:
                     result = self._hook("check_auth_publickey", AUTH_FAILED, e.username, e.key)
                 else:
                     result = self._hook("check_auth_certificate", AUTH_FAILED, e.username, e.key, cert, address)
+                if e.signed and isinstance(e.key, SKKey) and result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL):
+                    sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
+                    result = self._certified_security_key(e.username, cert, sk_signature, result)
                 if e.signed and result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL):
                     self._user_certificate = cert
+            elif e.key is not None and e.signed and isinstance(e.key, SKKey):
+                sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
+                result = self._security_key_auth(e.username, e.key, sk_signature)
             elif e.key is not None:
                 result = self._hook("check_auth_publickey", AUTH_FAILED, e.username, e.key)
         elif e.method == "keyboard-interactive":
@@ -134,6 +140,55 @@ class ServerSideMixin:
         self._answer_auth(result, self._allowed_auths(e.username), e.username)
 
     _user_certificate: Certificate | None = None
+    _security_key_signature: SKSignature | None = None
+
+    def _security_key_auth(self, username: str, key: SKKey, signature: SKSignature | None) -> Any:
+        """A signed request with a FIDO key: the server's
+        ``check_auth_security_key`` judges the token's flags (a server
+        object without it gets sshd's default: a touch is required)."""
+        if signature is None:
+            return AUTH_FAILED
+        if getattr(self.server_object, "check_auth_security_key", None) is None:
+            reason = security_key_refusal(signature)
+            if reason is not None:
+                self.logger.info("%s key refused for %s: %s", key.get_name(), username, reason)
+                return AUTH_FAILED
+            result = self._hook("check_auth_publickey", AUTH_FAILED, username, key)
+        else:
+            result = self._hook("check_auth_security_key", AUTH_FAILED, username, key, signature)
+        if result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL):
+            self._security_key_signature = signature
+        return result
+
+    def _certified_security_key(
+        self, username: str, cert: Certificate, signature: SKSignature | None, result: Any
+    ) -> Any:
+        """A certificate for a FIDO key that its policy accepted: the token's
+        flags must still do, as sshd checks them: a touch unless the
+        certificate grants ``no-touch-required`` (or the server does not
+        require one), user verification when it has the ``verify-required``
+        critical option (or the server requires it)."""
+        if signature is None:
+            return AUTH_FAILED
+        server = self.server_object
+        touch = (
+            bool(getattr(server, "security_key_touch_required", True)) and "no-touch-required" not in cert.extensions
+        )
+        verify = bool(getattr(server, "security_key_verify_required", False)) or (
+            "verify-required" in cert.critical_options
+        )
+        reason = security_key_refusal(signature, touch, verify)
+        if reason is not None:
+            self.logger.info("certificate %s refused for %s: %s", cert.key_id, username, reason)
+            return AUTH_FAILED
+        self._security_key_signature = signature
+        return result
+
+    def get_security_key_signature(self) -> SKSignature | None:
+        """Server: the security-key signature of the FIDO key that last let
+        the client in (its ``flags`` and ``counter``), or None when no
+        sk key did; for logging and counter checks after login."""
+        return self._security_key_signature
 
     def get_user_certificate(self) -> Certificate | None:
         """Server: the user certificate the client logged in with (None when

@@ -38,6 +38,7 @@ from .channel import Channel
 from .client_auth import ClientAuthMixin, InteractiveHandler
 from .driver import DriverMixin
 from .keepalive import KeepaliveMixin
+from .ping import PingMixin
 from .protocol import events as ev
 from .protocol.ciphers import CIPHERS
 from .protocol.constants import (
@@ -92,7 +93,7 @@ def _no_gss(what: str, requested: bool) -> None:
         raise SSHException(f"{what}=True: GSS-API (Kerberos) authentication and key exchange are not supported")
 
 
-class Transport(threading.Thread, DriverMixin, KeepaliveMixin, ClientAuthMixin, ServerSideMixin):
+class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, ClientAuthMixin, ServerSideMixin):
     """An SSH session over a socket: negotiates encryption, authenticates, and
     multiplexes channels. Works as a client (``start_client``/``connect``) or a
     server (``add_server_key`` + ``start_server``).

@@ -31,6 +31,8 @@ from .constants import (
     MSG_CHANNEL_SUCCESS,
     MSG_CHANNEL_WINDOW_ADJUST,
     MSG_GLOBAL_REQUEST,
+    MSG_PING,
+    MSG_PONG,
     MSG_REQUEST_FAILURE,
     MSG_REQUEST_SUCCESS,
     OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
@@ -251,6 +253,27 @@ class ConnectionState:
         if want_reply:
             self.global_replies_pending += 1
         self._send(m.asbytes() + data)
+
+    def send_ping(self, data: bytes = b"") -> None:
+        """Send a ``ping@openssh.com`` PING; the peer echoes ``data`` in a PONG."""
+        self._send(Message().add_byte(MSG_PING).add_string(data).asbytes())
+
+    def on_ping(self, payload: bytes) -> None:
+        """PING from the peer: echo its data in a PONG (OpenSSH answers only
+        once the user is authenticated, so the core routes PINGs here only then)."""
+        m = Message(payload, strict=True)
+        m.get_byte()
+        data = m.get_string()
+        m.expect_end()
+        self._send(Message().add_byte(MSG_PONG).add_string(data).asbytes())
+
+    def on_pong(self, payload: bytes) -> None:
+        """PONG from the peer: never answered, handed to the driver."""
+        m = Message(payload, strict=True)
+        m.get_byte()
+        data = m.get_string()
+        m.expect_end()
+        self._emit(ev.PongReceived(data))
 
     def global_request_reply(self, success: bool, data: bytes = b"") -> None:
         """Answer the oldest global request from the peer."""

@@ -43,6 +43,7 @@ _KEX_METHOD = frozenset(range(30, 50))
 _SEND_DURING_KEX = frozenset({1, 2, 3, 4, 20, 21, *range(30, 50)})
 _U32 = struct.Struct(">I")
 _MSG_DATA = c.MSG_CHANNEL_DATA
+PING_EXTENSION = "ping@openssh.com"
 
 Handler = Callable[[Any], None]
 
@@ -358,6 +359,10 @@ class SSHProtocol:
             c.MSG_IGNORE: self._on_ignore,
             c.MSG_DEBUG: self._on_debug,
             c.MSG_UNIMPLEMENTED: self._on_unimplemented,
+            # ping@openssh.com before authentication or during a key
+            # exchange: dropped unanswered, as OpenSSH drops them
+            c.MSG_PING: self._ignore_payload,
+            c.MSG_PONG: self._ignore_payload,
         }
         self._t_generic = generic
         self._t_kex_strict: dict[int, Handler] = {
@@ -407,6 +412,8 @@ class SSHProtocol:
             c.MSG_CHANNEL_REQUEST: cs.on_request,
             c.MSG_CHANNEL_SUCCESS: cs.on_request_reply,
             c.MSG_CHANNEL_FAILURE: cs.on_request_reply,
+            c.MSG_PING: cs.on_ping,
+            c.MSG_PONG: cs.on_pong,
         }
         if self.role == "server":
             # RFC 4252 5.1: requests after success are ignored, not errors.
@@ -500,14 +507,15 @@ class SSHProtocol:
         )
 
     def _server_ext_info(self) -> bytes:
-        m = Message().add_byte(c.MSG_EXT_INFO).add_int(1)
+        m = Message().add_byte(c.MSG_EXT_INFO).add_int(2)
         m.add_string("server-sig-algs").add_string(",".join(self.server_auth.allowed_algorithms))  # type: ignore[union-attr]
+        m.add_string(PING_EXTENSION).add_string("0")
         return m.asbytes()
 
     def _on_ext_info(self, payload: bytes) -> None:
         ext = parse_ext_info(payload)
+        self.extensions.update(ext)
         if self.role == "client":
-            self.extensions.update(ext)
             sigs = ext.get("server-sig-algs")
             if sigs is not None and self.client_auth is not None:
                 try:
@@ -656,6 +664,19 @@ class SSHProtocol:
     def global_request_reply(self, success: bool, data: bytes = b"") -> None:
         """Answer the peer's oldest global request."""
         self.conn.global_request_reply(success, data)
+
+    @property
+    def peer_supports_ping(self) -> bool:
+        """Whether the peer advertised ``ping@openssh.com`` (version "0") in EXT_INFO."""
+        return self.extensions.get(PING_EXTENSION) == b"0"
+
+    def send_ping(self, data: bytes = b"") -> None:
+        """Send a ``ping@openssh.com`` PING (``PongReceived`` follows); only
+        after authentication and to a peer that advertised the extension."""
+        self._need_conn()
+        if not self.peer_supports_ping:
+            raise SSHException("the peer does not support ping@openssh.com")
+        self.conn.send_ping(data)
 
     def send_ignore(self, data: bytes) -> None:
         """Send SSH_MSG_IGNORE with ``data``."""

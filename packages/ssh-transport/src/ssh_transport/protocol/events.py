@@ -195,6 +195,13 @@ class GlobalRequestReceived(Event):
 
 
 @dataclass(frozen=True)
+class PongReceived(Event):
+    """The peer answered one of our ``ping@openssh.com`` PINGs (its data echoed)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class GlobalReplyReceived(Event):
     """REQUEST_SUCCESS (with its data) or REQUEST_FAILURE for our request."""
 

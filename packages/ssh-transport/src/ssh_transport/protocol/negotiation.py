@@ -65,6 +65,15 @@ CERT_HOST_KEY_ALGORITHMS: dict[str, bool] = {
     "ssh-rsa-cert-v01@openssh.com": True,
 }
 
+# FIDO security-key user key algorithms (PROTOCOL.u2f), by the plain
+# algorithm on the same curve: accepted in user authentication (never as
+# host keys) and listed in server-sig-algs right after that algorithm, as
+# OpenSSH lists them.
+SK_USER_KEY_ALGORITHMS: dict[str, str] = {
+    "ssh-ed25519": "sk-ssh-ed25519@openssh.com",
+    "ecdsa-sha2-nistp256": "sk-ecdsa-sha2-nistp256@openssh.com",
+}
+
 # Which key type (``PKey.get_name()``) signs with each signature algorithm.
 _KEY_TYPE_OF = {"rsa-sha2-512": "ssh-rsa", "rsa-sha2-256": "ssh-rsa"}
 
@@ -108,6 +117,21 @@ def certificate_blob(key: Any) -> bytes:
 def algorithms_for_key_type(key_type: str) -> tuple[str, ...]:
     """Every signature algorithm a key of ``key_type`` can use, best first."""
     return tuple(a for a in HOST_KEY_ALGORITHMS if key_type_of(a) == key_type)
+
+
+def with_security_key_algorithms(algorithms: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The user-auth algorithms ``algorithms`` plus the security-key one of
+    each plain algorithm it keeps (``ssh-ed25519`` brings
+    ``sk-ssh-ed25519@openssh.com``), placed right after it: a transport
+    that refuses a curve refuses its FIDO keys too."""
+    out: list[str] = []
+    for alg in algorithms:
+        if alg not in out:
+            out.append(alg)
+        sk = SK_USER_KEY_ALGORITHMS.get(alg)
+        if sk is not None and sk not in out and sk not in algorithms:
+            out.append(sk)
+    return tuple(out)
 
 
 class NegotiationFailed(ProtocolError, IncompatiblePeer):
