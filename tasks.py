@@ -23,7 +23,7 @@ PACKAGES = ["ssh-wire", "ssh-keys", "ssh-transport", "ssh-sftp", "ssh-agent", "p
 # What CI runs: lint and types, each layer installed alone, the whole stack,
 # then the downstream packages (Fabric, sshtunnel, scp, fsspec) on our paramiko,
 # then the documentation site (built with warnings as errors, guides' code run).
-TEST_ENVS = "lint,type,wire,keys,transport,sftp,agent,full,downstream,docs"
+TEST_ENVS = "lint,type,wire,keys,transport,sftp,agent,full,downstream,docs,fuzz"
 
 
 def _venv(path: Path) -> Path:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import socket
 import struct
 import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ssh_wire as w
-from ssh_wire import Message
+from ssh_wire import Message, wildcard_match
 
 # (value, wire bytes in hex) for add_adaptive_int / get_adaptive_int
 ADAPTIVE = [
@@ -219,3 +222,19 @@ def test_thread_ids_and_logging(tmp_path: Path) -> None:
     assert sum(isinstance(f, w.PFilter) for f in logger.filters) == 1
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     assert w.PFilter().filter(record) and record._threadid == mine
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("ab*?.", max_size=8), st.text("abAB.", max_size=10), st.booleans())
+def test_wildcard_match_agrees_with_a_regex(pattern: str, value: str, ignore_case: bool) -> None:
+    """The linear matcher behind ssh_config Host/Match and known_hosts
+    patterns answers as the ('*' -> '.*', '?' -> '.') regex would."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    expected = re.fullmatch(body, value, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) is not None
+    assert wildcard_match(pattern, value, ignore_case) is expected
+
+
+@pytest.mark.timeout(10)
+def test_wildcard_match_does_not_backtrack_exponentially() -> None:
+    assert not wildcard_match("*" * 40 + "x", "a" * 80)
+    assert wildcard_match("*" * 40 + "a", "a" * 80)

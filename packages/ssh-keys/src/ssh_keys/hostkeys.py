@@ -18,10 +18,9 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 
-from ssh_wire import SSHException
+from ssh_wire import SSHException, wildcard_match
 
 from ._util import b64decode_strict
 from .certificates import (
@@ -59,12 +58,6 @@ class InvalidHostKey(SSHException):
     def __str__(self) -> str:
         """What went wrong, with the start of the line."""
         return f"invalid host key line {self.line.strip()[:80]!r}: {self.exc}"
-
-
-def _glob(pattern: str) -> re.Pattern[str]:
-    """An OpenSSH host pattern (``*`` and ``?`` wildcards only) as a regex."""
-    parts = ("." if c == "?" else ".*" if c == "*" else re.escape(c) for c in pattern.lower())
-    return re.compile("".join(parts) + r"\Z", re.S)
 
 
 class HostKeyEntry:
@@ -164,7 +157,7 @@ class HostKeyEntry:
 
 def _name_match(lower: str, name: str) -> bool:
     if "*" in name or "?" in name:
-        return _glob(name).match(lower) is not None
+        return wildcard_match(name, lower, ignore_case=True)
     return name.lower() == lower
 
 

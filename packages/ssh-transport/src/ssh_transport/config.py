@@ -23,7 +23,6 @@ thin wrappers over ``SSHConfig``.
 
 from __future__ import annotations
 
-import functools
 import getpass
 import glob
 import hashlib
@@ -37,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ssh_wire import ConfigParseError, CouldNotCanonicalize
+from ssh_wire import ConfigParseError, CouldNotCanonicalize, wildcard_match
 
 __all__ = ["SSHConfig", "SSHConfigDict", "lookup_ssh_host_config", "parse_ssh_config"]
 
@@ -296,20 +295,13 @@ def _include_paths(args: list[str]) -> list[str]:
 # -- matching ----------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=512)
-def _pattern_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    """An OpenSSH pattern ('*' any run, '?' any one character) as a regex."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
-
-
 def _match_list(value: str, patterns: Iterable[str], ignore_case: bool = False) -> bool:
     """True if some positive pattern matches and no negated one does."""
     matched = False
     for pattern in patterns:
         negate = pattern.startswith("!")
         body = pattern[1:] if negate else pattern
-        if _pattern_regex(body, ignore_case).fullmatch(value):
+        if wildcard_match(body, value, ignore_case):
             if negate:
                 return False
             matched = True
@@ -350,7 +342,17 @@ def _expand_tilde(value: str) -> str:
     """Expand a leading '~' in each space-separated path."""
     if "~" not in value:
         return value
-    return " ".join(os.path.expanduser(p) if p.startswith("~") else p for p in value.split(" "))
+    return " ".join(_expand_user(p) if p.startswith("~") else p for p in value.split(" "))
+
+
+def _expand_user(path: str) -> str:
+    """``os.path.expanduser``, except that a user name the system cannot look
+    up at all (one with a NUL byte) is left as written, like an unknown user,
+    instead of raising ``ValueError`` out of ``lookup``."""
+    try:
+        return os.path.expanduser(path)
+    except ValueError:
+        return path
 
 
 class SSHConfig:

@@ -33,7 +33,7 @@ from .exceptions import (
     SSHException,
     UnableToAuthenticate,
 )
-from .helpers import ClosingContextManager, clamp_value
+from .helpers import ClosingContextManager, clamp_value, wildcard_match
 from .hexdump import format_binary, format_binary_line, format_binary_weird, hexify, safe_string, unhexify
 from .logs import DEBUG, PFilter, get_logger, get_thread_id, log_to_file, tb_strings
 from .message import Message
@@ -125,6 +125,7 @@ __all__ = [
     "tb_strings",
     "u",
     "unhexify",
+    "wildcard_match",
     "xffffffff",
     "zero_byte",
 ]

@@ -29,3 +29,31 @@ class ClosingContextManager:
 def clamp_value(minimum: _T, val: _T, maximum: _T) -> _T:
     """``val`` limited to the range ``minimum``..``maximum``."""
     return max(minimum, min(val, maximum))
+
+
+def wildcard_match(pattern: str, value: str, ignore_case: bool = False) -> bool:
+    """Whether ``value`` matches an OpenSSH pattern ('*' any run, '?' any one
+    character), as ssh_config Host/Match and known_hosts use them.
+
+    O(len(pattern) * len(value)) steps: a mismatch resumes only from the
+    latest '*', where a regex of '.*' runs backtracks exponentially (a
+    pattern of thirty '*' took minutes; the fuzzer found it)."""
+    if ignore_case:
+        pattern, value = pattern.lower(), value.lower()
+    p = v = 0
+    star, resume = -1, 0
+    while v < len(value):
+        if p < len(pattern) and pattern[p] in ("?", value[v]) and pattern[p] != "*":
+            p += 1
+            v += 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, resume = p, v
+            p += 1
+        elif star >= 0:
+            resume += 1
+            p, v = star + 1, resume
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
