@@ -29,6 +29,7 @@ from ssh_transport import Transport
 from ssh_transport.hardened import HARDENED_ALGORITHMS, harden, hardened_disabled_algorithms
 from ssh_transport.protocol.kex import MLKEM_AVAILABLE
 from ssh_wire import SSHException
+from support.demoserver import demo_server as start_demo
 from support.peers import missing_peer, need_program
 from support.sshd import free_port, sshd_available, start_sshd
 
@@ -141,34 +142,10 @@ def run_our_client(port: int, hardened: bool) -> None:
 def demo_server(tmp_path: Path, *extra: str) -> Iterator[int]:
     """The shipped demo server (``python -m paramiko.demo server``) with
     ``extra`` options, on a free port; yields the port."""
-    port = free_port()
     (tmp_path / "root").mkdir(exist_ok=True)
     (tmp_path / "authorized_keys").touch()
-    cmd = [sys.executable, "-m", "paramiko.demo", "server", "--port", str(port), "--root", str(tmp_path / "root")]
-    cmd += ["--state", str(tmp_path / "state"), "--password=" + PASSWORD]
-    cmd += ["--authorized-keys", str(tmp_path / "authorized_keys"), *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert proc.stdout is not None
-        printed = []
-        for line in proc.stdout:  # ends at EOF if the server dies before listening
-            printed.append(line)
-            if line.startswith("listening on"):
-                break
-        else:
-            proc.wait(10)
-            raise AssertionError(f"the demo server did not start (exit {proc.returncode}): {''.join(printed)}")
+    with start_demo(tmp_path / "state", tmp_path / "root", tmp_path / "authorized_keys", PASSWORD, extra) as port:
         yield port
-    finally:
-        if proc.poll() is None:  # our child, still running: stop it
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 @pytest.fixture(scope="module")

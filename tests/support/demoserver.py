@@ -6,22 +6,25 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .sshd import free_port
 
 
 @contextlib.contextmanager
-def demo_server(state: Path, root: Path, authorized_keys: Path, password: str = "s3cret") -> Iterator[int]:
+def demo_server(
+    state: Path, root: Path, authorized_keys: Path, password: str = "s3cret", extra: Sequence[str] = ()
+) -> Iterator[int]:
     """Start the demo server on a free loopback port; yield the port.
 
     ``state`` holds its host key, ``root`` is what SFTP serves as "/", and
-    the keys in ``authorized_keys`` may log in (as may ``password``).
+    the keys in ``authorized_keys`` may log in (as may ``password``);
+    ``extra`` are more command-line options (``--hardened`` ...).
     """
     port = free_port()
     cmd = [sys.executable, "-m", "paramiko.demo", "server", "--port", str(port), "--root", str(root)]
-    cmd += ["--state", str(state), "--password=" + password, "--authorized-keys", str(authorized_keys)]
+    cmd += ["--state", str(state), "--password=" + password, "--authorized-keys", str(authorized_keys), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
