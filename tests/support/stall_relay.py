@@ -145,6 +145,15 @@ class Setup:
     servers: list[Transport] = field(default_factory=list)
     server_ifaces: list[QuietServer] = field(default_factory=list)
 
+    def connect(self, auth: bool = True) -> Transport:
+        """A client transport through the relay, negotiated (and logged in
+        as the ``QuietServer``'s user)."""
+        ct = Transport(socket.create_connection((self.relay.host, self.relay.port)))
+        ct.start_client(timeout=10)
+        if auth:
+            ct.auth_password("bob", "pw")
+        return ct
+
 
 @contextlib.contextmanager
 def relayed_server(window: int | None = None) -> Iterator[Setup]:

@@ -18,20 +18,11 @@ from ssh_transport import Transport
 from ssh_wire import AuthenticationException, SSHException
 from support.corepair import host_key
 from support.silent_peer import silent_listener
-from support.stall_relay import QuietServer, Setup, relayed_server
+from support.stall_relay import QuietServer, relayed_server
 
 pytestmark = pytest.mark.timeout(30)
 
 SLACK = 1.0  # "within a second of what was asked"
-
-
-def connect(setup: Setup, auth: bool = True) -> Transport:
-    """A client transport through the relay, negotiated (and logged in)."""
-    ct = Transport(socket.create_connection((setup.relay.host, setup.relay.port)))
-    ct.start_client(timeout=10)
-    if auth:
-        ct.auth_password("bob", "pw")
-    return ct
 
 
 def elapsed_since(t0: float) -> float:
@@ -111,7 +102,7 @@ def test_banner_arriving_in_time_cancels_the_banner_timeout() -> None:
 
 def test_auth_timeout_when_the_server_goes_silent_after_kex() -> None:
     with relayed_server() as setup:
-        ct = connect(setup, auth=False)
+        ct = setup.connect(auth=False)
         try:
             ct.auth_timeout = 1.0
             setup.relay.stall()
@@ -128,7 +119,7 @@ def test_auth_timeout_when_the_server_goes_silent_after_kex() -> None:
 
 def test_open_session_timeout_when_the_server_goes_silent() -> None:
     with relayed_server() as setup:
-        ct = connect(setup)
+        ct = setup.connect()
         try:
             setup.relay.stall()
             t0 = time.monotonic()
@@ -141,7 +132,7 @@ def test_open_session_timeout_when_the_server_goes_silent() -> None:
 
 def test_channel_request_reply_timeout_when_the_server_goes_silent() -> None:
     with relayed_server() as setup:
-        ct = connect(setup)
+        ct = setup.connect()
         try:
             chan = ct.open_session()
             chan.settimeout(0.5)
@@ -156,7 +147,7 @@ def test_channel_request_reply_timeout_when_the_server_goes_silent() -> None:
 
 def test_recv_timeout_when_the_server_goes_silent() -> None:
     with relayed_server() as setup:
-        ct = connect(setup)
+        ct = setup.connect()
         try:
             chan = ct.open_session()
             assert chan.exec_command("true")
@@ -174,7 +165,7 @@ def test_recv_timeout_when_the_server_goes_silent() -> None:
 
 def test_send_timeout_on_a_window_the_peer_no_longer_empties() -> None:
     with relayed_server(window=256 * 1024) as setup:
-        ct = connect(setup)
+        ct = setup.connect()
         try:
             chan = ct.open_session()
             assert chan.exec_command("true")  # the server never reads the channel
@@ -192,7 +183,7 @@ def test_send_timeout_when_the_peer_stops_reading_its_socket() -> None:
     # The SSH window is wide open (64 MiB), but nothing reads the socket any
     # more: the write would block in the kernel. It must still give up in time.
     with relayed_server(window=64 * 1024 * 1024) as setup:
-        ct = connect(setup)
+        ct = setup.connect()
         try:
             chan = ct.open_session()
             assert chan.exec_command("true")
@@ -221,7 +212,7 @@ def test_send_timeout_when_the_peer_stops_reading_its_socket() -> None:
 
 def test_nonblocking_send_never_waits_for_a_peer_that_stopped_reading() -> None:
     with relayed_server(window=64 * 1024 * 1024) as setup:
-        ct = connect(setup)
+        ct = setup.connect()
         try:
             chan = ct.open_session()
             assert chan.exec_command("true")
@@ -240,7 +231,7 @@ def test_nonblocking_send_never_waits_for_a_peer_that_stopped_reading() -> None:
 
 def test_data_queued_while_the_peer_was_stalled_arrives_once_it_resumes() -> None:
     with relayed_server(window=64 * 1024 * 1024) as setup:
-        ct = connect(setup)
+        ct = setup.connect()
         try:
             chan = ct.open_session()
             assert chan.exec_command("true")

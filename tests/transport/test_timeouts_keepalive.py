@@ -25,13 +25,6 @@ from support.stall_relay import Setup, relayed_server
 pytestmark = pytest.mark.timeout(30)
 
 
-def connect(setup: Setup) -> Transport:
-    ct = Transport(socket.create_connection((setup.relay.host, setup.relay.port)))
-    ct.start_client(timeout=10)
-    ct.auth_password("bob", "pw")
-    return ct
-
-
 @pytest.fixture
 def setup() -> Iterator[Setup]:
     with relayed_server() as s:
@@ -47,7 +40,7 @@ def closed_within(t: Transport, limit: float) -> float | None:
 
 
 def test_a_live_idle_peer_answers_and_the_session_stays_up(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         ct.set_keepalive(0.2, max_missed=2)
         # Without answers the session would be dropped after 0.4-0.6 s.
@@ -63,7 +56,7 @@ def test_a_live_idle_peer_answers_and_the_session_stays_up(setup: Setup) -> None
 
 
 def test_a_silent_peer_is_dropped_after_max_missed_probes(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         interval, missed = 0.3, 3
         ct.set_keepalive(interval, max_missed=missed)
@@ -81,7 +74,7 @@ def test_a_silent_peer_is_dropped_after_max_missed_probes(setup: Setup) -> None:
 
 
 def test_waiters_on_a_dropped_transport_get_an_ssh_exception(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         chan = ct.open_session()
         assert chan.exec_command("true")
@@ -113,7 +106,7 @@ def test_waiters_on_a_dropped_transport_get_an_ssh_exception(setup: Setup) -> No
 
 
 def test_data_received_before_the_drop_is_still_read(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         chan = ct.open_session()
         assert chan.exec_command("true")
@@ -132,7 +125,7 @@ def test_data_received_before_the_drop_is_still_read(setup: Setup) -> None:
 
 
 def test_a_channel_that_ended_normally_still_reads_eof(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         chan = ct.open_session()
         assert chan.exec_command("true")
@@ -150,7 +143,7 @@ def test_a_channel_that_ended_normally_still_reads_eof(setup: Setup) -> None:
 
 
 def test_server_side_keepalive_drops_a_silent_client_and_accept_says_why(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     st = setup.servers[0]
     try:
         outcome: list[Any] = []
@@ -177,7 +170,7 @@ def test_server_side_keepalive_drops_a_silent_client_and_accept_says_why(setup: 
 def test_a_writer_blocked_on_a_silent_peer_is_released_by_the_drop() -> None:
     # no channel timeout: the write waits for the peer until the keepalive gives up on it
     with relayed_server(window=64 * 1024 * 1024) as setup:
-        ct = connect(setup)
+        ct = setup.connect()
         try:
             chan = ct.open_session()
             assert chan.exec_command("true")
@@ -204,7 +197,7 @@ def test_a_writer_blocked_on_a_silent_peer_is_released_by_the_drop() -> None:
 
 
 def test_traffic_from_the_peer_postpones_the_probes(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         chan = ct.open_session()
         assert chan.exec_command("true")
@@ -222,7 +215,7 @@ def test_traffic_from_the_peer_postpones_the_probes(setup: Setup) -> None:
 
 
 def test_max_missed_zero_is_paramikos_send_only_keepalive(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         ct.set_keepalive(0.2, max_missed=0)
         assert wait_until(lambda: len(setup.server_ifaces[0].globals) >= 2, 5)
@@ -235,7 +228,7 @@ def test_max_missed_zero_is_paramikos_send_only_keepalive(setup: Setup) -> None:
 
 
 def test_keepalive_zero_turns_it_off(setup: Setup) -> None:
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         ct.set_keepalive(0.2)
         ct.set_keepalive(0)
@@ -260,7 +253,7 @@ def test_max_missed_must_not_be_negative() -> None:
 
 def test_our_server_answers_keepalive_at_openssh_com_with_failure(setup: Setup) -> None:
     # as sshd does: REQUEST_FAILURE for a request it does not know, at once
-    ct = connect(setup)
+    ct = setup.connect()
     try:
         t0 = time.monotonic()
         assert ct.global_request("keepalive@openssh.com", wait=True, timeout=5) is None
@@ -272,7 +265,7 @@ def test_our_server_answers_keepalive_at_openssh_com_with_failure(setup: Setup) 
 
 def test_our_client_answers_a_servers_keepalive(setup: Setup) -> None:
     # sshd's ClientAliveInterval sends keepalive@openssh.com to the client
-    ct = connect(setup)
+    ct = setup.connect()
     st = setup.servers[0]
     try:
         t0 = time.monotonic()
