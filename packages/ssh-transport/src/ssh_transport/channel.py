@@ -161,17 +161,16 @@ class Channel:
     def remote_chanid(self) -> int:
         """The peer's id for this channel (0 until the open is confirmed)."""
         t = self.transport
-        st = t._core.conn.get(self.chanid) if t is not None and t._core is not None else None
-        if st is not None and st.remote_id >= 0:
-            self._remote_chanid = st.remote_id
+        rid = t._core.channel_remote_id(self.chanid) if t is not None and t._core is not None else -1
+        if rid >= 0:
+            self._remote_chanid = rid
         return self._remote_chanid
 
     @property
     def out_window_size(self) -> int:
         """How many bytes the peer will still take before it adjusts its window."""
         t = self.transport
-        st = t._core.conn.get(self.chanid) if t is not None and t._core is not None else None
-        return st.remote_window if st is not None else 0
+        return t._core.channel_send_window(self.chanid) if t is not None and t._core is not None else 0
 
     def __del__(self) -> None:
         try:

@@ -219,7 +219,7 @@ class DriverMixin:
             self._bulk_until = _coalesce_until(n, len(target))
             if view is not None:
                 if n:
-                    core.reader.commit(n)
+                    core.commit_received(n)
                 else:
                     core.receive_data(b"")
             else:
@@ -830,7 +830,7 @@ class DriverMixin:
         if self._kex_event is not None:
             self._kex_event.set()
         sock = self.sock
-        if flush and self._core is not None and (self._core._out or self._backlog):
+        if flush and self._core is not None and (self._core.has_data_to_send() or self._backlog):
             try:
                 if isinstance(sock, socket.socket):
                     sock.settimeout(2.0)

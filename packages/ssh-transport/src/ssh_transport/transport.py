@@ -450,7 +450,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
     def _negotiated(self, what: str, outgoing: bool) -> str:
         """A negotiated algorithm ("cipher", "mac") for one direction."""
         core = self._core
-        n = core.neg.negotiated if core is not None else None
+        n = core.negotiated if core is not None else None
         if n is None:
             return ""
         client_to_server = outgoing != self.server_mode
@@ -481,7 +481,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
     def host_key_type(self) -> str:
         """The negotiated host key (signature) algorithm."""
         core = self._core
-        n = core.neg.negotiated if core is not None else None
+        n = core.negotiated if core is not None else None
         return n.host_key if n is not None else ""
 
     def get_banner(self) -> bytes | None:

@@ -29,7 +29,7 @@ from ssh_wire import (
 from . import constants as c
 from . import events as ev
 from .connection import ConnectionState
-from .negotiation import AlgorithmPreferences, KexNegotiator, parse_ext_info
+from .negotiation import AlgorithmPreferences, KexNegotiator, Negotiated, parse_ext_info
 from .packets import PacketReader, PacketWriter
 from .userauth import ClientAuth, ServerAuth
 
@@ -175,6 +175,25 @@ class SSHProtocol:
         if self.remote_version is None:
             return None
         return self.reader.buffer_for_recv(size)
+
+    def commit_received(self, n: int) -> None:
+        """Mark ``n`` bytes written into the last ``reader_buffer`` view as received."""
+        self.reader.commit(n)
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        """The algorithms chosen by the last key exchange (None before the first)."""
+        return self.neg.negotiated
+
+    def channel_send_window(self, chanid: int) -> int:
+        """How many bytes the peer will still take on channel ``chanid`` (0 if unknown)."""
+        st = self.conn.get(chanid)
+        return st.remote_window if st is not None else 0
+
+    def channel_remote_id(self, chanid: int) -> int:
+        """The peer's id for channel ``chanid`` (-1 until the open is confirmed)."""
+        st = self.conn.get(chanid)
+        return st.remote_id if st is not None else -1
 
     @property
     def negotiated_cipher(self) -> str:
