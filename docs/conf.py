@@ -81,6 +81,7 @@ apicheck_modules = [
     "ssh_sftp",
     "ssh_sftp.handle_quota",
     "ssh_sftp.confined",
+    "ssh_sftp.session",
     "ssh_agent",
     "paramiko",
     "paramiko.client",

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sftp_helpers import Remote
 
-from ssh_sftp import SFTPClient
+from ssh_sftp.session import RequestSession
 from ssh_sftp.sftp import CMD_CLOSE, CMD_OPEN
 
 pytestmark = pytest.mark.timeout(60)
@@ -248,18 +248,18 @@ def test_many_files_are_pipelined(remote: Remote, work: Path, monkeypatch: pytes
         (src / f"f{i}").write_bytes(os.urandom(512))
     c = remote.client
     sent: list[int] = []
-    real, real_batch = SFTPClient._async_request, SFTPClient._async_batch
+    real, real_batch = RequestSession.send, RequestSession.send_batch
 
-    def spy(self: SFTPClient, handler: object, t: int, *parts: bytes) -> int:
+    def spy(self: RequestSession, handler: object, t: int, *parts: bytes) -> int:
         sent.append(t)
         return real(self, handler, t, *parts)  # type: ignore[arg-type]
 
-    def spy_batch(self: SFTPClient, requests: list[tuple[Any, int, Any]]) -> None:
+    def spy_batch(self: RequestSession, requests: list[tuple[Any, int, Any]]) -> None:
         sent.extend(t for _, t, _ in requests)
         real_batch(self, requests)
 
-    monkeypatch.setattr(SFTPClient, "_async_request", spy)
-    monkeypatch.setattr(SFTPClient, "_async_batch", spy_batch)
+    monkeypatch.setattr(RequestSession, "send", spy)
+    monkeypatch.setattr(RequestSession, "send_batch", spy_batch)
     c.put(str(src), remote.r("up"), recursive=True)
     # many files are opened before the first one is closed
     assert opened_before_first_close(sent) > 10

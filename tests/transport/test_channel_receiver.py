@@ -1,4 +1,4 @@
-"""``Channel._set_receiver``: data handed to a callback in the transport's
+"""``Channel.set_receiver``: data handed to a callback in the transport's
 thread (what the SFTP client uses instead of a reader thread of its own)."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def test_receiver_gets_buffered_then_live_data_in_order_and_eof() -> None:
                 got.append(data)
 
         with lock:
-            pending = chan._set_receiver(receive)
+            pending = chan.set_receiver(receive)
             got[:0] = pending
         big = bytes(range(256)) * 4096  # 1 MiB: several windows' worth
         schan.sendall(big)
@@ -54,7 +54,7 @@ def test_receiver_told_when_transport_dies() -> None:
     try:
         chan, _ = open_session_pair(ct, st)
         ended = threading.Event()
-        chan._set_receiver(lambda data: None if data else ended.set())
+        chan.set_receiver(lambda data: None if data else ended.set())
         st.close()
         assert ended.wait(20)
     finally:

@@ -12,31 +12,27 @@ import errno
 import logging
 import os
 import stat
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
-from ssh_wire import Message, ProtocolError
+from ssh_wire import Message
 
 from .attributes import SFTPAttributes
-from .errors import SOCKET_CLOSED, SFTPError, SFTPOSError, status_to_exception
+from .errors import SFTPError, SFTPOSError, status_to_exception
 from .file import SFTPFile
 from .limits import SFTPLimits
+from .session import RequestSession, check_status, expect_reply, parse_status
 from .sftp import (
-    _VERSION,
     CMD_ATTRS,
-    CMD_CLOSE,
     CMD_EXTENDED,
     CMD_EXTENDED_REPLY,
     CMD_HANDLE,
-    CMD_INIT,
     CMD_LSTAT,
     CMD_MKDIR,
     CMD_NAME,
-    CMD_NAMES,
     CMD_OPEN,
     CMD_OPENDIR,
     CMD_READDIR,
@@ -49,7 +45,6 @@ from .sftp import (
     CMD_STAT,
     CMD_STATUS,
     CMD_SYMLINK,
-    CMD_VERSION,
     EXT_COPY_DATA,
     EXT_EXPAND_PATH,
     EXT_HARDLINK,
@@ -59,7 +54,6 @@ from .sftp import (
     EXT_POSIX_RENAME,
     EXT_STATVFS,
     EXT_USERS_GROUPS_BY_ID,
-    HDR_ID,
     MAX_REQUEST_SIZE,
     SFTP_EOF,
     SFTP_FLAG_APPEND,
@@ -68,11 +62,9 @@ from .sftp import (
     SFTP_FLAG_READ,
     SFTP_FLAG_TRUNC,
     SFTP_FLAG_WRITE,
-    SFTP_OK,
     U32,
     U64,
     BaseSFTP,
-    PacketSplitter,
     path_str,
     ssh_string,
 )
@@ -86,27 +78,6 @@ Callback = Callable[[int, int], object]
 
 # Without limits@openssh.com, every server accepts 32 KiB reads and writes.
 DEFAULT_REQUEST_SIZE = 32768
-# A request whose last part is this long is sent in two writes rather than
-# copied whole: the header with the first bytes (one SSH packet's worth),
-# then the rest straight from the caller's buffer.
-_SPLIT_AT = 32768
-
-
-class _ReplyHandler(Protocol):
-    """Something that takes replies for requests it sent asynchronously."""
-
-    def _async_response(self, t: int, data: bytes, num: int) -> None:
-        """Handle reply type ``t``; ``data`` starts with the request id."""
-
-
-class _Discard:
-    """Swallows replies nobody waits for (an asynchronous close)."""
-
-    def _async_response(self, t: int, data: bytes, num: int) -> None:
-        """Ignore the reply."""
-
-
-_DISCARD = _Discard()
 
 
 class SFTPClient(BaseSFTP):
@@ -121,26 +92,8 @@ class SFTPClient(BaseSFTP):
         super().__init__()
         self.sock = sock
         self._use_transport_logger(sock)
-        self.request_number = 1
-        # _lock serializes sending; _cond guards the reply bookkeeping and
-        # wakes waiters. Nobody sends while holding _cond.
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(threading.Lock())
-        self._reader: threading.Thread | None = None
+        self.session = RequestSession(sock, self.logger)
         self._cwd: str | None = None
-        self._expecting: dict[int, _ReplyHandler | None] = {}
-        self._done: dict[int, tuple[int, bytes]] = {}
-        self._deferred_closes: list[bytes] = []
-        self._closed = False
-        self._dropped: str | None = None
-        # the stream itself is gone (closed, EOF, or a send failed), as
-        # opposed to a session dropped over garbage from the server
-        self._stream_gone = False
-        # when the last reply arrived (waits time out counting from it), and
-        # whether a send timed out (the session is then over)
-        self._last_reply = 0.0
-        self._send_timed_out = False
-        self._silent_after: float | None = None
         self.max_read_size = DEFAULT_REQUEST_SIZE
         self.max_write_size = DEFAULT_REQUEST_SIZE
         # True once the server announced its limits (limits@openssh.com);
@@ -148,19 +101,10 @@ class SFTPClient(BaseSFTP):
         self.limits_announced = False
         self.max_open_handles: int | None = None
         try:
-            self.server_version, self.server_extensions = self._handshake()
+            self.server_version, self.server_extensions = self.session.handshake()
         except EOFError:
             raise SFTPError("EOF during negotiation") from None
-        # From here on every reply is read as it comes, so a server that is
-        # busy sending us data can never stall our own sending: on our
-        # Channel, parsed in the transport's thread as it arrives (no thread
-        # hand-off); on other streams, by a reader thread of our own.
-        set_receiver = getattr(sock, "_set_receiver", None)
-        if callable(set_receiver):
-            self._receive_from_channel(set_receiver)
-        else:
-            self._reader = threading.Thread(target=self._reader_main, name="sftp-reader", daemon=True)
-            self._reader.start()
+        self.session.start_reading()
         if EXT_LIMITS in self.server_extensions:
             self._ask_limits()
 
@@ -202,25 +146,6 @@ class SFTPClient(BaseSFTP):
 
     # -- version and limits ------------------------------------------------------
 
-    def _handshake(self) -> tuple[int, dict[str, bytes]]:
-        """INIT/VERSION exchange; the server's version and extension pairs."""
-        self._send_packet(CMD_INIT, U32.pack(_VERSION))
-        t, data = self._read_packet()
-        if t != CMD_VERSION:
-            raise SFTPError(f"Incompatible sftp protocol (got {CMD_NAMES.get(t, t)} instead of version)")
-        msg = Message(data, strict=True)
-        try:
-            version = msg.get_int()
-            extensions: dict[str, bytes] = {}
-            while msg.remaining():
-                name = msg.get_text()
-                extensions[name] = msg.get_string()
-        except ProtocolError as exc:
-            raise SFTPError(f"Malformed version packet: {exc}") from None
-        if version < 3:
-            raise SFTPError(f"Incompatible sftp protocol version {version}")
-        return version, extensions
-
     def _ask_limits(self) -> None:
         """Size our requests from the server's limits@openssh.com reply."""
         t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_LIMITS))
@@ -242,287 +167,25 @@ class SFTPClient(BaseSFTP):
         self.max_open_handles = handles or None
         self.limits_announced = bool(max_read or max_write or _max_packet)
 
-    # -- request plumbing --------------------------------------------------------
-
-    def _async_request(self, handler: _ReplyHandler | None, t: int, *parts: bytes | bytearray | memoryview) -> int:
-        """Send request type ``t`` whose body is ``parts`` joined; its reply
-        goes to ``handler`` (called in the reader thread, with ``_cond``
-        held) or, for None, is kept for ``_read_response``."""
-        if self._dropped is not None:
-            raise self._dropped_error()
-        with self._lock:
-            while self._deferred_closes:
-                # handles of files dropped without close(): closed here, where
-                # sending is safe (never from a garbage-collector callback)
-                self._send_locked(_DISCARD, CMD_CLOSE, (self._deferred_closes.pop(),))
-            return self._send_locked(handler, t, parts)
-
-    def _send_locked(
-        self, handler: _ReplyHandler | None, t: int, parts: tuple[bytes | bytearray | memoryview, ...]
-    ) -> int:
-        """Number, register and send one request (``_lock`` held)."""
-        num = self.request_number
-        self.request_number = (num + 1) & 0xFFFFFFFF
-        with self._cond:
-            self._expecting[num] = handler
-        size = 5
-        for p in parts:
-            size += len(p)
-        try:
-            last = parts[-1] if parts else b""
-            if len(last) < _SPLIT_AT:
-                self._write_all(b"".join((HDR_ID.pack(size, t, num), *parts)))
-            else:
-                # a big WRITE: no copy of the whole request (one big
-                # allocation each); the header goes with the first bytes
-                view = memoryview(last)
-                k = max(0, _SPLIT_AT - (4 + size - len(last)))
-                self._write_all(b"".join((HDR_ID.pack(size, t, num), *parts[:-1], view[:k])))
-                self._write_all(view[k:])
-        except (EOFError, OSError) as exc:
-            # the stream is unusable now (a timeout mid-request leaves a
-            # partial packet behind): nothing more can be sent on it
-            with self._cond:
-                self._expecting.pop(num, None)
-                self._send_timed_out = self._send_timed_out or isinstance(exc, TimeoutError)
-            self._drop(f"Server connection dropped: {exc}", stream_gone=True)
-            if isinstance(exc, TimeoutError):
-                raise
-            raise self._dropped_error() from None
-        return num
-
-    def _async_batch(
-        self, requests: list[tuple[_ReplyHandler, int, tuple[bytes | bytearray | memoryview, ...]]]
-    ) -> None:
-        """Send several small requests (handler, type, body parts) in one
-        write: one channel packet and one system call for many requests,
-        which is what makes pipelined small-file transfers cheap."""
-        if self._dropped is not None:
-            raise self._dropped_error()
-        with self._lock:
-            while self._deferred_closes:
-                self._send_locked(_DISCARD, CMD_CLOSE, (self._deferred_closes.pop(),))
-            out: list[bytes | bytearray | memoryview] = []
-            nums = []
-            with self._cond:
-                for handler, t, parts in requests:
-                    num = self.request_number
-                    self.request_number = (num + 1) & 0xFFFFFFFF
-                    self._expecting[num] = handler
-                    nums.append(num)
-                    out.append(HDR_ID.pack(5 + sum(len(p) for p in parts), t, num))
-                    out.extend(parts)
-            try:
-                self._write_all(b"".join(out))
-            except (EOFError, OSError) as exc:
-                with self._cond:
-                    for num in nums:
-                        self._expecting.pop(num, None)
-                    self._send_timed_out = self._send_timed_out or isinstance(exc, TimeoutError)
-                self._drop(f"Server connection dropped: {exc}", stream_gone=True)
-                if isinstance(exc, TimeoutError):
-                    raise
-                raise self._dropped_error() from None
-
-    def _defer_close(self, hstr: bytes) -> None:
-        """Close encoded handle ``hstr`` with the next request (safe to call
-        from ``__del__``: it only appends to a list)."""
-        self._deferred_closes.append(hstr)
-
-    def _drop(self, why: str, stream_gone: bool = False) -> None:
-        """Remember that the session is over (``stream_gone``: because the
-        stream closed); wake every waiter, and make every later request
-        fail fast."""
-        with self._cond:
-            if self._dropped is None:
-                self._dropped = why
-            if stream_gone:
-                self._stream_gone = True
-            self._cond.notify_all()
-
-    def _dropped_error(self) -> Exception:
-        """What a request on a session that is over raises: paramiko's
-        ``OSError("Socket is closed")`` once the session or its stream is
-        closed (also an ``SFTPError`` here), else ``SFTPError`` with the
-        reason the session was dropped."""
-        if self._closed or self._stream_gone:
-            err = None if self._closed else getattr(self.sock, "close_error", None)
-            return SFTPOSError(SOCKET_CLOSED if err is None else f"{SOCKET_CLOSED}: {err}")
-        return SFTPError(self._dropped or SOCKET_CLOSED)
-
-    def _reader_main(self) -> None:
-        """Reader thread: route each reply to its handler or waiter until the
-        stream ends or the server sends something unusable."""
-        why = "Server connection dropped"
-        gone = True
-        try:
-            while True:
-                try:
-                    t, data = self._read_packet()
-                except TimeoutError:
-                    continue  # the channel's timeout applies to waiters, not here
-                if len(data) < 4:
-                    why, gone = "Truncated reply from server", False
-                    return
-                if not self._route(t, data):
-                    why, gone = f"Reply to unknown request {U32.unpack_from(data)[0]}", False
-                    return
-        except SFTPError as exc:
-            why, gone = str(exc), False
-        except (EOFError, OSError) as exc:
-            if not self._closed:
-                why = self._lost(f"Server connection dropped: {exc}" if str(exc) else why)
-        except Exception as exc:  # a bug in a handler must not hang the waiters
-            self.logger.exception("sftp reader failed")
-            why, gone = f"SFTP reader failed: {exc!r}", False
-        finally:
-            self._drop("SFTP session closed" if self._closed else why, stream_gone=gone)
-
-    def _route(self, t: int, data: bytes) -> bool:
-        """Give reply ``t`` (``data`` starts with its request id) to its
-        handler or waiter; False if no request has that id."""
-        num = U32.unpack_from(data)[0]
-        with self._cond:
-            if num not in self._expecting:
-                return False
-            handler = self._expecting.pop(num)
-            self._last_reply = time.monotonic()
-            if handler is not None:
-                handler._async_response(t, data, num)
-            else:
-                self._done[num] = (t, data[4:])
-            self._cond.notify_all()
-        return True
-
-    def _receive_from_channel(self, set_receiver: Callable[[Callable[[bytes], object] | None], list[bytes]]) -> None:
-        """Have the channel hand us its data in the transport's thread
-        (``Channel._set_receiver``); what it buffered already, and what the
-        handshake read ahead, is parsed first, under the same lock."""
-        self._splitter = PacketSplitter(self.MAX_PACKET)
-        self._parse_lock = threading.Lock()
-        with self._parse_lock:
-            pending = set_receiver(self._on_channel_data)
-            if self._rbuf:
-                pending.insert(0, bytes(self._rbuf))
-                self._rbuf.clear()
-            for chunk in pending:
-                self._parse_locked(chunk)
-            if getattr(self.sock, "closed", False) or getattr(self.sock, "eof_received", False):
-                self._parse_locked(b"")
-
-    def _on_channel_data(self, data: bytes) -> None:
-        """Channel data (``b""``: EOF or close), in the transport's thread."""
-        with self._parse_lock:
-            self._parse_locked(data)
-
-    def _parse_locked(self, data: bytes) -> None:
-        """Route every reply completed by ``data`` (``_parse_lock`` held)."""
-        if self._dropped is not None:
-            return
-        if not data:
-            self._drop(
-                "SFTP session closed" if self._closed else self._lost("Server connection dropped"), stream_gone=True
-            )
-            return
-        try:
-            for t, body in self._splitter.feed(data):
-                if not self._route(t, body):
-                    self._drop(f"Reply to unknown request {U32.unpack_from(body)[0]}")
-                    return
-        except SFTPError as exc:
-            self._drop(str(exc))
-        except Exception as exc:  # a bug in a handler must not hang the waiters
-            self.logger.exception("sftp reply handling failed")
-            self._drop(f"SFTP reader failed: {exc!r}")
-
-    def _timeout(self) -> float | None:
-        """The channel's timeout: how long a wait may go without the server
-        answering anything."""
-        gettimeout = getattr(self.sock, "gettimeout", None)
-        timeout: float | None = gettimeout() if gettimeout is not None else None
-        return timeout
-
-    def _wait_locked(self, timeout: float | None, since: float) -> None:
-        """Wait (``_cond`` held) for the reader to deliver something; raise if
-        the session is gone or nothing arrived for ``timeout`` seconds
-        counted from ``since`` or the last reply, whichever is later (so
-        the waits of one operation share one deadline, pushed back only
-        when the server makes progress)."""
-        if self._dropped is not None:
-            raise self._wait_error()
-        if timeout is None:
-            self._cond.wait()
-            return
-        left = max(since, self._last_reply) + timeout - time.monotonic()
-        if (left <= 0 or not self._cond.wait(left)) and self._dropped is None:
-            self._silent_after = self._last_reply
-            raise TimeoutError("timed out waiting for the SFTP server")
-
-    def _peer_silent(self) -> bool:
-        """True if a wait timed out and the server has answered nothing
-        since: clean-up (closing a file) then does not wait for it again."""
-        return self._silent_after is not None and self._silent_after == self._last_reply
-
-    def _wait_error(self) -> Exception:
-        """What a wait raises once the session is over: ``socket.timeout``
-        when a request timed out on the way out, else ``SFTPError`` with
-        the reason."""
-        if self._send_timed_out:
-            return TimeoutError(f"timed out sending to the SFTP server ({self._dropped})")
-        return SFTPError(self._dropped)
-
-    def _wait_until(self, ready: Callable[[], bool], since: float | None = None) -> None:
-        """Block until ``ready()`` (evaluated with ``_cond`` held) is true.
-        ``since``: when the operation this wait belongs to started (default:
-        now); the channel's timeout counts from it or the last reply."""
-        timeout = self._timeout()
-        start = time.monotonic() if since is None else since
-        with self._cond:
-            while not ready():
-                self._wait_locked(timeout, start)
-
-    def _read_response(self, waitfor: int, since: float | None = None) -> tuple[int, bytes]:
-        """Wait for the reply to request ``waitfor``: (type, payload after
-        the request id); ``since`` as for ``_wait_until``."""
-        timeout = self._timeout()
-        start = time.monotonic() if since is None else since
-        with self._cond:
-            while True:
-                got = self._done.pop(waitfor, None)
-                if got is not None:
-                    return got
-                self._wait_locked(timeout, start)
-
-    def _lost(self, default: str) -> str:
-        """Why the stream ended: the channel's ``close_error`` (the transport
-        was dropped, say by its keepalive) when it has one."""
-        err = getattr(self.sock, "close_error", None)
-        return f"Server connection dropped: {err}" if err is not None else default
+    # -- requests --------------------------------------------------------------
 
     def _request(self, t: int, *parts: bytes | bytearray | memoryview) -> tuple[int, Message]:
-        """Send a request and block for its reply: (type, strict Message)."""
-        num = self._async_request(None, t, *parts)
-        rt, data = self._read_response(num)
-        return rt, Message(data, strict=True)
+        """Send a request and block for its reply (paramiko's name; the
+        plumbing is ``self.session``)."""
+        return self.session.request(t, *parts)
 
     def _convert_status(self, t: int, msg: Message, filename: str | None = None) -> None:
-        """Return if ``msg`` is an SSH_FX_OK status; otherwise raise the
-        exception its status code maps to (an unexpected type is an
-        ``SFTPError``)."""
-        if t != CMD_STATUS:
-            raise SFTPError(f"Expected status, got {CMD_NAMES.get(t, t)}")
-        code, text = _parse_status(msg)
-        if code == SFTP_OK:
-            return
-        raise status_to_exception(code, text, filename)
+        """Raise the exception a non-OK status maps to (paramiko's name)."""
+        check_status(t, msg, filename)
 
     def _expect(self, t: int, msg: Message, want: int, filename: str | None = None) -> Message:
         """``msg`` if it is of type ``want``; a status raises its exception."""
-        if t == want:
-            return msg
-        if t == CMD_STATUS:
-            self._convert_status(t, msg, filename)
-        raise SFTPError(f"Expected {CMD_NAMES.get(want, want)}, got {CMD_NAMES.get(t, t)}")
+        return expect_reply(t, msg, want, filename)
+
+    def require_extension(self, name: str) -> None:
+        """Raise ``OSError(EOPNOTSUPP)`` unless the server offers extension ``name``."""
+        if name not in self.server_extensions:
+            raise OSError(errno.EOPNOTSUPP, f"server does not support {name}")
 
     def _simple(self, t: int, filename: str, *parts: bytes) -> None:
         """Send a request whose answer is just a status; raise on failure."""
@@ -533,17 +196,7 @@ class SFTPClient(BaseSFTP):
 
     def close(self) -> None:
         """End the SFTP session and close the underlying channel."""
-        if self._closed:
-            return
-        self._closed = True
-        self._drop("SFTP session closed")
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        reader = self._reader
-        if reader is not None and reader is not threading.current_thread():
-            reader.join(1)
+        self.session.close()
 
     def get_channel(self) -> Any:
         """The channel (stream) this session runs on."""
@@ -552,7 +205,12 @@ class SFTPClient(BaseSFTP):
     # -- paths -------------------------------------------------------------------
 
     def _adjust_cwd(self, path: str | bytes) -> str:
-        """``path`` relative to the emulated working directory."""
+        """paramiko's name for ``remote_path``."""
+        return self.remote_path(path)
+
+    def remote_path(self, path: str | bytes) -> str:
+        """``path`` as sent to the server: a relative path is joined with the
+        working directory ``chdir`` set (SFTP itself has none)."""
         p = path_str(path) if isinstance(path, bytes) else path
         if self._cwd is None or p.startswith("/"):
             return p
@@ -610,25 +268,25 @@ class SFTPClient(BaseSFTP):
         since = time.monotonic()
         try:
             for _ in range(max(1, read_aheads)):
-                pending.append(self._async_request(None, CMD_READDIR, hstr))
+                pending.append(self.session.send(None, CMD_READDIR, hstr))
             while pending:
-                rt, data = self._read_response(pending.popleft(), since)
+                rt, data = self.session.read_response(pending.popleft(), since)
                 if rt == CMD_STATUS:
-                    code, text = _parse_status(Message(data, strict=True))
+                    code, text = parse_status(Message(data, strict=True))
                     if code == SFTP_EOF:
                         break
                     raise status_to_exception(code, text, p)
                 msg = self._expect(rt, Message(data, strict=True), CMD_NAME, p)
-                pending.append(self._async_request(None, CMD_READDIR, hstr))
+                pending.append(self.session.send(None, CMD_READDIR, hstr))
                 for attr in _parse_names(msg):
                     if attr.filename not in (".", ".."):
                         yield attr
                         since = time.monotonic()  # the caller's time is not the server's
         finally:
-            while pending and self._dropped is None:
-                self._read_response(pending.popleft(), since)
-            if self._dropped is None:
-                self._async_request(_DISCARD, CMD_CLOSE, hstr)
+            while pending and self.session.dropped is None:
+                self.session.read_response(pending.popleft(), since)
+            if self.session.dropped is None:
+                self.session.send_close(hstr)
 
     def mkdir(self, path: str | bytes, mode: int = 0o777) -> None:
         """Create directory ``path`` with permission bits ``mode`` (the
@@ -718,21 +376,21 @@ class SFTPClient(BaseSFTP):
         posix-rename@openssh.com extension."""
         old = self._adjust_cwd(oldpath)
         new = self._adjust_cwd(newpath)
-        self._need_ext(EXT_POSIX_RENAME)
+        self.require_extension(EXT_POSIX_RENAME)
         self._simple(CMD_EXTENDED, old, ssh_string(EXT_POSIX_RENAME), ssh_string(old), ssh_string(new))
 
     def hardlink(self, oldpath: str | bytes, newpath: str | bytes) -> None:
         """Create a hard link ``newpath`` to ``oldpath`` (hardlink@openssh.com)."""
         old = self._adjust_cwd(oldpath)
         new = self._adjust_cwd(newpath)
-        self._need_ext(EXT_HARDLINK)
+        self.require_extension(EXT_HARDLINK)
         self._simple(CMD_EXTENDED, new, ssh_string(EXT_HARDLINK), ssh_string(old), ssh_string(new))
 
     def statvfs(self, path: str | bytes) -> SFTPStatVFS:
         """File-system statistics for ``path`` (statvfs@openssh.com), with
         the fields of ``os.statvfs`` results."""
         p = self._adjust_cwd(path)
-        self._need_ext(EXT_STATVFS)
+        self.require_extension(EXT_STATVFS)
         t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_STATVFS), ssh_string(p))
         return SFTPStatVFS._from_msg(self._expect(t, msg, CMD_EXTENDED_REPLY, p))
 
@@ -741,7 +399,7 @@ class SFTPClient(BaseSFTP):
     def limits(self) -> SFTPLimits:
         """The server's limits (limits@openssh.com): longest packet, READ
         and WRITE, and open handles (0 where it sets none)."""
-        self._need_ext(EXT_LIMITS)
+        self.require_extension(EXT_LIMITS)
         t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_LIMITS))
         return SFTPLimits._from_msg(self._expect(t, msg, CMD_EXTENDED_REPLY))
 
@@ -749,21 +407,21 @@ class SFTPClient(BaseSFTP):
         """Set the fields of ``attr`` on ``path`` itself, not following a
         symbolic link (lsetstat@openssh.com; a size is not allowed)."""
         p = self._adjust_cwd(path)
-        self._need_ext(EXT_LSETSTAT)
+        self.require_extension(EXT_LSETSTAT)
         self._simple(CMD_EXTENDED, p, ssh_string(EXT_LSETSTAT), ssh_string(p), attr.asbytes())
 
     def expand_path(self, path: str | bytes) -> str:
         """``path`` made absolute by the server with "~", "~/..." and
         "~user/..." expanded (expand-path@openssh.com)."""
         p = self._adjust_cwd(path) if not _starts_with_tilde(path) else _as_str(path)
-        self._need_ext(EXT_EXPAND_PATH)
+        self.require_extension(EXT_EXPAND_PATH)
         t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_EXPAND_PATH), ssh_string(p))
         return self._one_name(t, msg, p)
 
     def home_directory(self, username: str = "") -> str:
         """The home directory of ``username`` on the server ("" for the user
         logged in), through the home-directory extension."""
-        self._need_ext(EXT_HOME_DIRECTORY)
+        self.require_extension(EXT_HOME_DIRECTORY)
         t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_HOME_DIRECTORY), ssh_string(username))
         return self._one_name(t, msg, username)
 
@@ -772,7 +430,7 @@ class SFTPClient(BaseSFTP):
         ``gids``, in order, "" where it knows none
         (users-groups-by-id@openssh.com)."""
         uid_list, gid_list = list(uids), list(gids)
-        self._need_ext(EXT_USERS_GROUPS_BY_ID)
+        self.require_extension(EXT_USERS_GROUPS_BY_ID)
         packed_uids = b"".join(U32.pack(u) for u in uid_list)
         packed_gids = b"".join(U32.pack(g) for g in gid_list)
         t, msg = self._request(
@@ -790,7 +448,7 @@ class SFTPClient(BaseSFTP):
         file ``source`` from ``offset`` into open file ``dest`` at
         ``dest_offset``; no data crosses the network (copy-data). The two
         must be different files; ``dest`` is flushed first."""
-        self._need_ext(EXT_COPY_DATA)
+        self.require_extension(EXT_COPY_DATA)
         dest.flush()
         t, msg = self._request(
             CMD_EXTENDED,
@@ -807,7 +465,7 @@ class SFTPClient(BaseSFTP):
         """Copy file ``source`` to ``dest`` on the server (created or
         replaced, with ``source``'s permissions), as OpenSSH's ``sftp cp``
         does: through copy-data, so no data crosses the network."""
-        self._need_ext(EXT_COPY_DATA)
+        self.require_extension(EXT_COPY_DATA)
         mode = self.stat(source).st_mode
         with self.open(source, "rb") as src, self.open(dest, "wb") as dst:
             if mode is not None:
@@ -820,11 +478,6 @@ class SFTPClient(BaseSFTP):
         if msg.get_int() != 1:
             raise SFTPError("expected exactly one name in the reply")
         return path_str(msg.get_string())
-
-    def _need_ext(self, name: str) -> None:
-        """Raise ``OSError(EOPNOTSUPP)`` unless the server offers extension ``name``."""
-        if name not in self.server_extensions:
-            raise OSError(errno.EOPNOTSUPP, f"server does not support {name}")
 
     def stat(self, path: str | bytes) -> SFTPAttributes:
         """The attributes of ``path``, following symbolic links."""
@@ -1040,16 +693,6 @@ SFTP = SFTPClient
 def _text(path: str | bytes) -> str:
     """A remote path given as ``str`` or ``bytes``, as ``str``."""
     return path_str(path) if isinstance(path, bytes) else path
-
-
-def _parse_status(msg: Message) -> tuple[int, str]:
-    """(code, message) of a STATUS body (the text is optional, as some
-    servers omit it)."""
-    code = msg.get_int()
-    text = ""
-    if msg.remaining() >= 4:
-        text = msg.get_string().decode("utf-8", "replace")
-    return code, text
 
 
 def _parse_names(msg: Message) -> Iterable[SFTPAttributes]:

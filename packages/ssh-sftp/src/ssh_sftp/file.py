@@ -12,6 +12,7 @@ from ssh_transport.file import BufferedFile
 
 from .attributes import SFTPAttributes
 from .errors import SFTPError, status_to_exception
+from .session import check_status, expect_reply
 from .sftp import (
     CMD_ATTRS,
     CMD_CLOSE,
@@ -68,7 +69,7 @@ class SFTPFile(BufferedFile):
         self._hstr = ssh_string(handle)
         self._name = name
         self.pipelined = False
-        # Shared with the client's reader thread, under ``sftp._cond``:
+        # Shared with the client's reader thread, under ``sftp.session.cond``:
         self._pending_writes = 0
         self._saved_exception: BaseException | None = None
         self._prefetching = False
@@ -91,9 +92,9 @@ class SFTPFile(BufferedFile):
 
     # -- replies routed here by the client -----------------------------------------
 
-    def _async_response(self, t: int, data: bytes, num: int) -> None:
+    def on_reply(self, t: int, data: bytes, num: int) -> None:
         """The status of one of our pipelined writes (reader thread, with
-        ``sftp._cond`` held)."""
+        ``sftp.session.cond`` held)."""
         self._pending_writes -= 1
         if t != CMD_STATUS or len(data) < 8:
             self._save_exception(SFTPError("Expected status reply to write"))
@@ -103,7 +104,7 @@ class SFTPFile(BufferedFile):
             self._save_exception(status_to_exception(code, _status(data[4:])[1], self._name))
 
     def _pf_reply(self, req: _PrefetchRequest, t: int, data: bytes) -> None:
-        """The reply to a prefetch READ (reader thread, ``sftp._cond`` held)."""
+        """The reply to a prefetch READ (reader thread, ``sftp.session.cond`` held)."""
         if req.gen != self._pf_gen:
             return  # a request of a cancelled prefetch
         offset, length = req.offset, req.length
@@ -148,7 +149,7 @@ class SFTPFile(BufferedFile):
         """Wait for outstanding pipelined writes; raise the first error any
         of them hit (once)."""
         if self._pending_writes:
-            self.sftp._wait_until(lambda: self._pending_writes == 0)
+            self.sftp.session.wait_until(lambda: self._pending_writes == 0)
         exc = self._saved_exception
         if exc is not None:
             self._saved_exception = None
@@ -183,13 +184,13 @@ class SFTPFile(BufferedFile):
         for i in range(count):
             n = min(chunk, size - i * chunk)
             nums.append(
-                (self.sftp._async_request(None, CMD_READ, self._hstr, U64.pack(offset + i * chunk), U32.pack(n)), n)
+                (self.sftp.session.send(None, CMD_READ, self._hstr, U64.pack(offset + i * chunk), U32.pack(n)), n)
             )
         out: list[bytes] = []
         complete = True
         error: BaseException | None = None
         for num, n in nums:
-            t, data = self.sftp._read_response(num)
+            t, data = self.sftp.session.read_response(num)
             if not complete:
                 continue
             if t == CMD_DATA:
@@ -221,19 +222,19 @@ class SFTPFile(BufferedFile):
         parts = (self._hstr, U64.pack(self._realpos), U32.pack(n), chunk)
         if self.pipelined:
             sftp = self.sftp
-            with sftp._cond:
+            with sftp.session.cond:
                 self._pending_writes += 1
             try:
-                sftp._async_request(self, CMD_WRITE, *parts)
+                sftp.session.send(self, CMD_WRITE, *parts)
             except BaseException:
-                with sftp._cond:
+                with sftp.session.cond:
                     self._pending_writes -= 1
                 raise
             if self._pending_writes > self.MAX_PIPELINED_WRITES:
-                sftp._wait_until(lambda: self._pending_writes <= self.MAX_PIPELINED_WRITES)
+                sftp.session.wait_until(lambda: self._pending_writes <= self.MAX_PIPELINED_WRITES)
         else:
-            t, msg = self.sftp._request(CMD_WRITE, *parts)
-            self.sftp._convert_status(t, msg, self._name)
+            t, msg = self.sftp.session.request(CMD_WRITE, *parts)
+            check_status(t, msg, self._name)
         return n
 
     def _get_size(self) -> int:
@@ -260,16 +261,16 @@ class SFTPFile(BufferedFile):
         """Send one prefetch READ."""
         sftp = self.sftp
         req = _PrefetchRequest(self, self._pf_gen, offset, length)
-        with sftp._cond:
+        with sftp.session.cond:
             self._pf_count += 1
             self._pf_inflight += length
-        sftp._async_request(req, CMD_READ, self._hstr, U64.pack(offset), U32.pack(length))
+        sftp.session.send(req, CMD_READ, self._hstr, U64.pack(offset), U32.pack(length))
 
     def _pf_fill(self) -> None:
         """Re-ask for the tails of short reads, then top the pipeline up to
         its request and memory limits."""
         if self._pf_retry:
-            with self.sftp._cond:
+            with self.sftp.session.cond:
                 retry, self._pf_retry = self._pf_retry, []
             for offset, length in retry:
                 self._pf_request(offset, length)
@@ -283,7 +284,7 @@ class SFTPFile(BufferedFile):
 
     def _stop_prefetch(self) -> None:
         """Forget the prefetch; replies still on the way are ignored."""
-        with self.sftp._cond:
+        with self.sftp.session.cond:
             self._prefetching = False
             self._pf_gen += 1
             self._pf_count = 0
@@ -309,8 +310,8 @@ class SFTPFile(BufferedFile):
         sftp = self.sftp
         while True:
             if not self._pf_ready(pos):
-                sftp._wait_until(lambda: self._pf_ready(pos))
-            with sftp._cond:
+                sftp.session.wait_until(lambda: self._pf_ready(pos))
+            with sftp.session.cond:
                 data = self._pf_data.pop(pos, None)
                 if data is not None:
                     self._pf_buffered -= len(data)
@@ -377,7 +378,7 @@ class SFTPFile(BufferedFile):
             while done < len(pieces) or current < nchunks:
                 while nxt < len(pieces) and len(sent) - done < window:
                     i, off, n = pieces[nxt]
-                    num = self.sftp._async_request(None, CMD_READ, self._hstr, U64.pack(off), U32.pack(n))
+                    num = self.sftp.session.send(None, CMD_READ, self._hstr, U64.pack(off), U32.pack(n))
                     sent.append((num, i, off, n))
                     nxt += 1
                 if done >= len(pieces):
@@ -392,7 +393,7 @@ class SFTPFile(BufferedFile):
                     since = time.monotonic()
                     parts, short = [], False
                     current += 1
-                t, data = self.sftp._read_response(num, since)
+                t, data = self.sftp.session.read_response(num, since)
                 done += 1
                 if t == CMD_DATA:
                     got = _data_payload(data)
@@ -420,7 +421,7 @@ class SFTPFile(BufferedFile):
         finally:
             for num, *_ in sent[done:]:
                 try:
-                    self.sftp._read_response(num, since)
+                    self.sftp.session.read_response(num, since)
                 except Exception:
                     break
 
@@ -429,8 +430,8 @@ class SFTPFile(BufferedFile):
         only at end of file): completes a short reply inside ``readv``."""
         out: list[bytes] = []
         while length > 0:
-            num = self.sftp._async_request(None, CMD_READ, self._hstr, U64.pack(offset), U32.pack(length))
-            t, data = self.sftp._read_response(num)
+            num = self.sftp.session.send(None, CMD_READ, self._hstr, U64.pack(offset), U32.pack(length))
+            t, data = self.sftp.session.read_response(num)
             if t == CMD_STATUS:
                 code, text = _status(data)
                 if code == SFTP_EOF:
@@ -477,14 +478,14 @@ class SFTPFile(BufferedFile):
     def stat(self) -> SFTPAttributes:
         """The file's attributes (FSTAT on the open handle)."""
         self._check_exception()
-        t, msg = self.sftp._request(CMD_FSTAT, self._hstr)
-        return SFTPAttributes._from_msg(self.sftp._expect(t, msg, CMD_ATTRS, self._name))
+        t, msg = self.sftp.session.request(CMD_FSTAT, self._hstr)
+        return SFTPAttributes._from_msg(expect_reply(t, msg, CMD_ATTRS, self._name))
 
     def _fsetstat(self, attr: SFTPAttributes) -> None:
         """FSETSTAT the handle to the fields of ``attr`` that are set."""
         self._check_exception()
-        t, msg = self.sftp._request(CMD_FSETSTAT, self._hstr, attr.asbytes())
-        self.sftp._convert_status(t, msg, self._name)
+        t, msg = self.sftp.session.request(CMD_FSETSTAT, self._hstr, attr.asbytes())
+        check_status(t, msg, self._name)
 
     def chmod(self, mode: int) -> None:
         """Change the file's permission bits."""
@@ -518,16 +519,16 @@ class SFTPFile(BufferedFile):
         """Ask the server to flush the file to disk (fsync@openssh.com)."""
         self.flush()
         self._check_exception()
-        self.sftp._need_ext(EXT_FSYNC)
-        t, msg = self.sftp._request(CMD_EXTENDED, ssh_string(EXT_FSYNC), self._hstr)
-        self.sftp._convert_status(t, msg, self._name)
+        self.sftp.require_extension(EXT_FSYNC)
+        t, msg = self.sftp.session.request(CMD_EXTENDED, ssh_string(EXT_FSYNC), self._hstr)
+        check_status(t, msg, self._name)
 
     def statvfs(self) -> SFTPStatVFS:
         """Statistics of the file system holding this file (fstatvfs@openssh.com)."""
         self._check_exception()
-        self.sftp._need_ext(EXT_FSTATVFS)
-        t, msg = self.sftp._request(CMD_EXTENDED, ssh_string(EXT_FSTATVFS), self._hstr)
-        return SFTPStatVFS._from_msg(self.sftp._expect(t, msg, CMD_EXTENDED_REPLY, self._name))
+        self.sftp.require_extension(EXT_FSTATVFS)
+        t, msg = self.sftp.session.request(CMD_EXTENDED, ssh_string(EXT_FSTATVFS), self._hstr)
+        return SFTPStatVFS._from_msg(expect_reply(t, msg, CMD_EXTENDED_REPLY, self._name))
 
     def check(self, hash_algorithm: str, offset: int = 0, length: int = 0, block_size: int = 0) -> bytes:
         """Ask the server for a hash of part of the file (the check-file
@@ -538,7 +539,7 @@ class SFTPFile(BufferedFile):
         self.flush()
         self._check_exception()
         name = EXT_CHECK_FILE_HANDLE if EXT_CHECK_FILE in self.sftp.server_extensions else EXT_CHECK_FILE
-        t, msg = self.sftp._request(
+        t, msg = self.sftp.session.request(
             CMD_EXTENDED,
             ssh_string(name),
             self._hstr,
@@ -547,7 +548,7 @@ class SFTPFile(BufferedFile):
             U64.pack(length),
             U32.pack(block_size),
         )
-        msg = self.sftp._expect(t, msg, CMD_EXTENDED_REPLY, self._name)
+        msg = expect_reply(t, msg, CMD_EXTENDED_REPLY, self._name)
         msg.get_text()  # "check-file"
         msg.get_text()  # the algorithm used
         return msg.get_remainder()
@@ -586,17 +587,17 @@ class SFTPFile(BufferedFile):
             self._closed = True
             if self._prefetching:
                 self._stop_prefetch()
-            if _async or sftp._peer_silent():
+            if _async or sftp.session.peer_silent():
                 # (a server that let a request time out is not waited for again)
-                if sftp._dropped is None:
-                    sftp._async_request(_IGNORE, CMD_CLOSE, self._hstr)
+                if sftp.session.dropped is None:
+                    sftp.session.send(_IGNORE, CMD_CLOSE, self._hstr)
             else:
                 try:
                     self._check_exception()
                 finally:
-                    if sftp._dropped is None:
-                        t, msg = sftp._request(CMD_CLOSE, self._hstr)
-                        sftp._convert_status(t, msg, self._name)
+                    if sftp.session.dropped is None:
+                        t, msg = sftp.session.request(CMD_CLOSE, self._hstr)
+                        check_status(t, msg, self._name)
 
     def __del__(self) -> None:
         """A file dropped without ``close``: its handle is closed with the
@@ -606,7 +607,7 @@ class SFTPFile(BufferedFile):
         try:
             if not getattr(self, "_closed", True):
                 self._closed = True
-                self.sftp._defer_close(self._hstr)
+                self.sftp.session.defer_close(self._hstr)
         except Exception:
             pass
 
@@ -627,7 +628,7 @@ class _PrefetchRequest:
         self.offset = offset
         self.length = length
 
-    def _async_response(self, t: int, data: bytes, num: int) -> None:
+    def on_reply(self, t: int, data: bytes, num: int) -> None:
         """Hand the reply to the file."""
         self.file._pf_reply(self, t, data)
 
@@ -635,7 +636,7 @@ class _PrefetchRequest:
 class _Ignore:
     """Reply sink for asynchronous closes."""
 
-    def _async_response(self, t: int, data: bytes, num: int) -> None:
+    def on_reply(self, t: int, data: bytes, num: int) -> None:
         """Drop the reply."""
 
 

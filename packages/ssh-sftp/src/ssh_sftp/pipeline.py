@@ -76,7 +76,7 @@ class _Slot:
         self.pipe = pipe
         self.ctx = ctx
 
-    def _async_response(self, t: int, data: bytes, num: int) -> None:
+    def on_reply(self, t: int, data: bytes, num: int) -> None:
         """Queue the reply (called with the client's reply lock held)."""
         self.pipe._arrived.append(Reply(self.ctx, t, data[4:]))
 
@@ -117,7 +117,7 @@ class RequestPipe:
             self.flush()
             self.outstanding += 1
             try:
-                self.client._async_request(_Slot(self, ctx), t, *parts)
+                self.client.session.send(_Slot(self, ctx), t, *parts)
             except BaseException:
                 self.outstanding -= 1
                 raise
@@ -134,7 +134,7 @@ class RequestPipe:
             return
         batch, self._queued, self._queued_bytes = self._queued, [], 0
         try:
-            self.client._async_batch(batch)
+            self.client.session.send_batch(batch)
         except BaseException:
             self.outstanding -= len(batch)
             raise
@@ -147,7 +147,7 @@ class RequestPipe:
             if not self.outstanding:
                 raise SFTPError("no request outstanding")
             self.flush()
-            self.client._wait_until(lambda: bool(self._arrived), self.since)
+            self.client.session.wait_until(lambda: bool(self._arrived), self.since)
         self.outstanding -= 1
         return self._arrived.popleft()
 

@@ -417,7 +417,7 @@ class _Get(_Xfer):
         self.chunk = _request_size(engine.client, True)
 
     def start(self) -> None:
-        p = self.engine.client._adjust_cwd(self.job.src)
+        p = self.engine.client.remote_path(self.job.src)
         self.send("open", CMD_OPEN, ssh_string(p), U32.pack(SFTP_FLAG_READ), SFTPAttributes().asbytes())
 
     def _open_local(self) -> None:
@@ -549,7 +549,7 @@ class _Put(_Xfer):
 
     def __init__(self, engine: _Engine, job: FileJob) -> None:
         super().__init__(engine, job)
-        self.remote = engine.client._adjust_cwd(job.dst)
+        self.remote = engine.client.remote_path(job.dst)
         self.offset = 0
         self.stat_done = not engine.opts.resume
         self.local_eof = False
@@ -729,7 +729,7 @@ def _make_remote_dirs(client: SFTPClient, dirs: list[DirJob], opts: TransferOpti
             attrs = SFTPAttributes()
             if d.mode is not None:
                 attrs.st_mode = (d.mode & 0o777) | stat.S_IWUSR | stat.S_IXUSR
-            pipe.send(d, CMD_MKDIR, ssh_string(client._adjust_cwd(d.dst)), attrs.asbytes())
+            pipe.send(d, CMD_MKDIR, ssh_string(client.remote_path(d.dst)), attrs.asbytes())
             while pipe.full():
                 _note_failure(pipe.next(), failed)
         while pipe.outstanding:
@@ -766,7 +766,7 @@ def _set_remote_dir_attrs(client: SFTPClient, dirs: list[DirJob]) -> None:
             attrs.st_mode = d.mode
         if d.atime is not None and d.mtime is not None:
             attrs.st_atime, attrs.st_mtime = int(d.atime), int(d.mtime)
-        pipe.send(d.dst, CMD_SETSTAT, ssh_string(client._adjust_cwd(d.dst)), attrs.asbytes())
+        pipe.send(d.dst, CMD_SETSTAT, ssh_string(client.remote_path(d.dst)), attrs.asbytes())
         while pipe.full():
             take()
     while pipe.outstanding:

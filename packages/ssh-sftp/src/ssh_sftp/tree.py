@@ -43,7 +43,7 @@ def _link_targets(client: SFTPClient, paths: list[str]) -> dict[str, SFTPAttribu
     pipe = RequestPipe(client)
     todo = iter(paths)
     for p in todo:
-        pipe.send(p, CMD_STAT, ssh_string(client._adjust_cwd(p)))
+        pipe.send(p, CMD_STAT, ssh_string(client.remote_path(p)))
         while pipe.full():
             _take_stat(pipe, out)
     while pipe.outstanding:
@@ -271,7 +271,7 @@ def _pipelined(client: SFTPClient, t: int, paths: list[str]) -> list[OSError]:
             errors.append(OSError(str(exc)))
 
     for p in paths:
-        pipe.send(p, t, ssh_string(client._adjust_cwd(p)))
+        pipe.send(p, t, ssh_string(client.remote_path(p)))
         while pipe.full():
             take()
     while pipe.outstanding:

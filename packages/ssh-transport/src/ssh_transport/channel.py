@@ -138,7 +138,7 @@ class Channel:
         self._read_shut = False
         self._opened = threading.Event()
         self._open_error: Exception | None = None
-        # set by _set_receiver: main-stream data goes straight to it
+        # set by set_receiver: main-stream data goes straight to it
         self._receiver: Callable[[bytes], object] | None = None
         # why the transport dropped this channel before its stream ended
         self._close_error: Exception | None = None
@@ -215,7 +215,7 @@ class Channel:
             if self._out_flag is not None:
                 self._out_flag.set()
 
-    def _set_receiver(self, fn: Callable[[bytes], object] | None) -> list[bytes]:
+    def set_receiver(self, fn: Callable[[bytes], object] | None) -> list[bytes]:
         """Hand main-stream data straight to ``fn(data)`` instead of buffering
         it for ``recv`` (None: back to buffering). ``fn`` runs in whichever
         thread reads the socket (the transport's thread, or a thread waiting

@@ -396,7 +396,7 @@ class DriverMixin:
             self._dispatch(e)
 
     def _deliver(self, fn: Callable[[bytes], object], data: bytes) -> None:
-        """Give channel data to a receiver (see ``Channel._set_receiver``);
+        """Give channel data to a receiver (see ``Channel.set_receiver``);
         its failure must not end the transport."""
         try:
             fn(data)
