@@ -119,10 +119,10 @@ def test_connect_signature_is_paramiko_5s() -> None:
     assert defaults["allow_agent"] is True and defaults["look_for_keys"] is True
     assert defaults["compress"] is False
     # paramiko < 4's GSS-API keywords still accepted, but only by keyword, and
-    # our keepalive options (ServerAliveInterval/CountMax) keyword-only too
+    # our keepalive and UpdateHostKeys options keyword-only too
     keyword_only = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
     assert keyword_only[:5] == ["gss_auth", "gss_kex", "gss_deleg_creds", "gss_host", "gss_trust_dns"]
-    assert set(keyword_only[5:]) == {"keepalive_interval", "keepalive_count_max"}
+    assert set(keyword_only[5:]) == {"keepalive_interval", "keepalive_count_max", "update_host_keys"}
 
 
 def test_auth_strategy_decides_alone_and_its_result_is_returned(

@@ -27,7 +27,8 @@ from ssh_transport.protocol.kex import (
     groups,
 )
 from ssh_transport.protocol.kex import curve25519 as c25519
-from ssh_transport.protocol.moduli import best_size, choose_group, load_moduli, parse_moduli
+from ssh_transport.protocol.moduli import best_size, choose_group, parse_moduli
+from ssh_transport.transport import load_moduli
 from ssh_wire import (
     DISCONNECT_KEY_EXCHANGE_FAILED,
     DISCONNECT_PROTOCOL_ERROR,

@@ -231,9 +231,10 @@ def test_strict_kex_negotiated_and_sequence_reset() -> None:
     pair = CorePair()
     pair.kex()
     assert pair.client.neg.strict and pair.server.neg.strict
-    # Only EXT_INFO went out after the server's NEWKEYS; the client sent nothing.
+    # Only EXT_INFO went out after each side's NEWKEYS (the client's asks for
+    # ext-info-in-auth@openssh.com, the server having sent ext-info-s).
     assert pair.server.writer.seq == 1 and pair.client.reader.seq == 1
-    assert pair.client.writer.seq == 0 and pair.server.reader.seq == 0
+    assert pair.client.writer.seq == 1 and pair.server.reader.seq == 1
 
 
 def _non_strict_client(pair: CorePair) -> None:
@@ -248,7 +249,7 @@ def test_without_strict_kex_sequence_numbers_continue() -> None:
     pair.server.start()
     pair.kex()
     assert not pair.client.neg.strict and not pair.server.neg.strict
-    assert pair.client.writer.seq == 3  # KEXINIT, ECDH/KEM init, NEWKEYS
+    assert pair.client.writer.seq == 4  # KEXINIT, ECDH/KEM init, NEWKEYS, EXT_INFO
 
 
 def test_strict_kex_kexinit_must_be_first() -> None:

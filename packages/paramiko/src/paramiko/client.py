@@ -10,6 +10,7 @@ sessions. Unknown host keys go to a ``MissingHostKeyPolicy``: ``RejectPolicy``
 
 from __future__ import annotations
 
+import copy
 import errno
 import getpass
 import logging
@@ -28,12 +29,22 @@ from ssh_keys import (
     CertificateUntrustedCA,
     HostKeys,
     PKey,
+    key_from_blob,
     load_private_key_file,
 )
 from ssh_keys.certs import cert_type_for
 from ssh_transport.channel import Channel, ChannelFile, ChannelStderrFile, ChannelStdinFile
+from ssh_transport.config import SSHConfig, SSHConfigDict
 from ssh_transport.protocol.negotiation import CERT_HOST_KEY_ALGORITHMS as _CERT_HOST_KEY_ALGORITHMS
-from ssh_wire import AuthenticationException, BadHostKeyException, NoValidConnectionsError, SSHException
+from ssh_transport.server_side import HOSTKEYS_PROVE, host_key_proof_data
+from ssh_wire import (
+    AuthenticationException,
+    BadAuthenticationType,
+    BadHostKeyException,
+    Message,
+    NoValidConnectionsError,
+    SSHException,
+)
 
 if TYPE_CHECKING:
     from ssh_transport.transport import Transport
@@ -126,6 +137,25 @@ def _matches(known: Mapping[str, PKey], key: PKey) -> bool:
     return expected is not None and expected.asbytes() == key.asbytes()
 
 
+def _without_certificate(key: Any) -> PKey | None:
+    """A copy of a private key with a certificate attached, without it (None
+    for a key without one, or one this process cannot copy, as agent keys:
+    the agent lists the plain key itself)."""
+    if not _has_certificate(key) or not isinstance(key, PKey) or not key.can_sign():
+        return None
+    try:
+        plain = copy.copy(key)
+    except Exception:
+        return None
+    plain.public_blob = None
+    return plain
+
+
+def _host_keys_of(keys: HostKeys, name: str) -> list[PKey]:
+    """Every plain key ``keys`` lists for host ``name``."""
+    return [e.key for e in keys.entries if e.valid and e.marker is None and e.key is not None and e.matches(name)]
+
+
 def _key_type(algorithm: str) -> str:
     """The key type behind a host key algorithm (rsa-sha2-* are ssh-rsa keys)."""
     return "ssh-rsa" if algorithm in ("rsa-sha2-256", "rsa-sha2-512") else algorithm
@@ -147,6 +177,9 @@ class SSHClient:
         self._policy: MissingHostKeyPolicy = RejectPolicy()
         self._transport: Transport | None = None
         self._agent: Any = None
+        self._ssh_config: SSHConfig | None = None
+        # the session's host key matched a key of the client's own known_hosts
+        self._host_key_known = False
 
     def __enter__(self: _C) -> _C:
         """Use in a ``with`` block; the client is closed at the end."""
@@ -200,6 +233,27 @@ class SSHClient:
         """The client's own (writable) host keys."""
         return self._host_keys
 
+    def load_ssh_config(self, config: SSHConfig | str | os.PathLike[str] | None = None) -> SSHConfig:
+        """Follow an ssh_config in ``connect``: ``ServerAliveInterval``,
+        ``ServerAliveCountMax`` and ``UpdateHostKeys`` of the host's
+        section apply unless ``connect`` is given them. ``config`` is an
+        ``SSHConfig`` (as Fabric holds one), a file name, or None for
+        ``~/.ssh/config`` (none when missing). Returns the config in use.
+
+        :raises IOError: if a named file cannot be read.
+        """
+        if config is None:
+            path = os.path.expanduser("~/.ssh/config")
+            config = SSHConfig.from_path(path) if os.path.isfile(path) else SSHConfig()
+        elif not isinstance(config, SSHConfig):
+            config = SSHConfig.from_path(config)
+        self._ssh_config = config
+        return config
+
+    def _host_config(self, hostname: str) -> SSHConfigDict | dict[str, Any]:
+        """The ssh_config options for ``hostname`` (none without a config)."""
+        return self._ssh_config.lookup(hostname) if self._ssh_config is not None else {}
+
     def set_log_channel(self, name: str) -> None:
         """Log the transport under logger ``name``."""
         self._log_channel = name
@@ -240,7 +294,8 @@ class SSHClient:
         gss_host: str | None = None,
         gss_trust_dns: bool = True,
         keepalive_interval: float | None = None,
-        keepalive_count_max: int = 3,
+        keepalive_count_max: int | None = None,
+        update_host_keys: bool | None = None,
     ) -> Any:
         """Connect and authenticate to ``hostname``.
 
@@ -268,9 +323,20 @@ class SSHClient:
         ``ServerAliveCountMax``: once logged in, a server that has sent
         nothing for ``keepalive_interval`` seconds is asked for a reply, and
         after ``keepalive_count_max`` unanswered requests the session is
-        dropped (see ``Transport.set_keepalive``). Pass the values of an
-        ``SSHConfig`` lookup (``serveraliveinterval``/``serveralivecountmax``)
-        to follow a user's ssh_config; None (the default) sends no keepalives.
+        dropped (see ``Transport.set_keepalive``; the count defaults to 3).
+        When they are not given, the ``ServerAliveInterval`` and
+        ``ServerAliveCountMax`` of a config given to ``load_ssh_config``
+        apply; with neither, no keepalives are sent.
+
+        ``update_host_keys`` (keyword only; OpenSSH's ``UpdateHostKeys``,
+        off by default, else taken from ``load_ssh_config``'s
+        ``UpdateHostKeys yes``; ``ask`` counts as no): when the server's key
+        matched a key of the client's own known_hosts (``load_host_keys``),
+        the other host keys the server announces (``hostkeys-00@openssh.com``)
+        are proven by the server (``hostkeys-prove-00@openssh.com``) and
+        added, and keys of lines written for this host alone that the server
+        no longer has are dropped; the file given to ``load_host_keys`` is
+        rewritten. A bad proof changes nothing.
 
         The GSS-API keywords of paramiko before 4.0 are accepted (keyword
         only) so older code still runs; GSS-API itself is not supported, so
@@ -283,6 +349,13 @@ class SSHClient:
         :raises SSHException: any other SSH failure.
         :raises socket.error: a network error while connecting.
         """
+        cfg = self._host_config(hostname)
+        if keepalive_interval is None and cfg.get("serveraliveinterval"):
+            keepalive_interval = float(str(cfg["serveraliveinterval"]))
+        if keepalive_count_max is None:
+            keepalive_count_max = int(str(cfg.get("serveralivecountmax", 3)))
+        if update_host_keys is None:
+            update_host_keys = str(cfg.get("updatehostkeys", "no")).lower() == "yes"
         own_sock = sock is None
         if sock is None:
             sock = self._open_socket(hostname, port, timeout)
@@ -308,7 +381,10 @@ class SSHClient:
                 t.set_keepalive(keepalive_interval, keepalive_count_max)
             self._negotiate(t, hostname, port, timeout, compress, banner_timeout, auth_timeout, channel_timeout)
             if auth_strategy is not None:
-                return auth_strategy.authenticate(transport=t)
+                result = auth_strategy.authenticate(transport=t)
+                if update_host_keys:
+                    self._update_host_keys(t, hostname, port, timeout)
+                return result
             if username is None:
                 username = getpass.getuser()
             if key_filename is None:
@@ -318,6 +394,8 @@ class SSHClient:
             else:
                 key_filenames = [os.fspath(k) for k in key_filename]
             self._auth(username, password, pkey, key_filenames, allow_agent, look_for_keys, passphrase)
+            if update_host_keys:
+                self._update_host_keys(t, hostname, port, timeout)
         except BaseException:
             self.close()
             raise
@@ -384,6 +462,7 @@ class SSHClient:
         if channel_timeout is not None:
             t.channel_timeout = channel_timeout
         server_hostkey_name = hostname if port == SSH_PORT else f"[{hostname}]:{port}"
+        self._host_key_known = False
         known = self._known_keys(server_hostkey_name)
         if known is not None:
             # ask for a key type we can check, as OpenSSH does
@@ -423,6 +502,72 @@ class SSHClient:
             if expected is None:
                 expected = next(iter(known.values()))
             raise BadHostKeyException(hostname, server_key, expected)
+        self._host_key_known = self._host_keys.check(server_hostkey_name, server_key)
+
+    def _update_host_keys(self, t: Any, hostname: str, port: int, timeout: float | None) -> None:
+        """OpenSSH's ``UpdateHostKeys yes``: learn the host keys the server
+        announced after login, once it proved it holds them (see ``connect``).
+        Never fails the connection: a refusal or bad proof is logged."""
+        name = hostname if port == SSH_PORT else f"[{hostname}]:{port}"
+        if not self._host_key_known:
+            self._log(logging.DEBUG, f"Host key of {name} not verified by known_hosts: not updating its keys")
+            return
+        wait = timeout if timeout is not None else 30.0
+        # sshd announces its keys right after USERAUTH_SUCCESS: once the reply
+        # to this request is in, so is the announcement (if any)
+        t.global_request("keepalive@openssh.com", wait=True, timeout=wait)
+        blobs = getattr(t, "announced_host_keys", None)
+        if not blobs:
+            return
+        if self._host_keys.has_shared_entries(name):
+            self._log(logging.INFO, f"Keys of {name} are on shared known_hosts lines: not updating them")
+            return
+        offered: list[PKey] = []
+        for blob in blobs:
+            try:
+                key = key_from_blob(blob)
+            except SSHException:
+                continue  # a key type we do not know: skipped, as OpenSSH skips it
+            if not _has_certificate(key):
+                offered.append(key)
+        known = {k.asbytes() for keys in (self._system_host_keys, self._host_keys) for k in _host_keys_of(keys, name)}
+        new = [k for k in offered if k.asbytes() not in known]
+        if new and not self._proven(t, new, name, wait):
+            return
+        added, removed = self._host_keys.update_host_keys(name, offered)
+        if not added and not removed:
+            return
+        self._log(logging.INFO, f"Updated host keys of {name}: {len(added)} added, {len(removed)} removed")
+        path = self._host_keys_filename
+        if path is not None:
+            on_disk = HostKeys(path) if os.path.exists(path) else HostKeys()
+            on_disk.update_host_keys(name, offered)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write("".join(line for line in (e.to_line() for e in on_disk.entries) if line))
+
+    def _proven(self, t: Any, keys: list[PKey], name: str, wait: float) -> bool:
+        """Whether the server proves, for this session, that it holds ``keys``."""
+        session_id = t.session_id
+        reply = t.global_request(HOSTKEYS_PROVE, tuple(k.asbytes() for k in keys), wait=True, timeout=wait)
+        if session_id is None or not isinstance(reply, Message):
+            self._log(logging.WARNING, f"{name} refused to prove its host keys; not updating them")
+            return False
+        negotiated = t.host_key_type if isinstance(getattr(t, "host_key_type", None), str) else ""
+        for key in keys:
+            try:
+                sig = reply.get_string()
+                alg = Message(sig, strict=True).get_text()
+            except SSHException:
+                sig, alg = b"", ""
+            if key.get_name() == "ssh-rsa" and alg not in ("rsa-sha2-256", "rsa-sha2-512", negotiated):
+                ok = False
+            else:
+                ok = key.verify_ssh_sig(host_key_proof_data(session_id, key.asbytes()), sig)
+            if not ok:
+                self._log(logging.WARNING, f"{name} gave a bad proof for its {key.get_name()} key; not updating")
+                return False
+        return True
 
     def _cert_authorities(self, server_hostkey_name: str) -> list[PKey]:
         """The CA keys ``@cert-authority`` lines trust for this host."""
@@ -551,7 +696,17 @@ class SSHClient:
                 remaining = set(t.auth_publickey(username, key))
             except SSHException as exc:
                 errors.append(exc)
-                continue
+                plain = _without_certificate(key)
+                if plain is None or isinstance(exc, BadAuthenticationType) or not t.is_active():
+                    continue
+                # as OpenSSH: a refused certificate, then the key on its own
+                # (it may be in authorized_keys while the CA is not trusted)
+                try:
+                    self._log(logging.DEBUG, f"Certificate of {label} refused; trying the plain key")
+                    remaining = set(t.auth_publickey(username, plain))
+                except SSHException as exc2:
+                    errors.append(exc2)
+                    continue
             if not remaining:
                 return
             if remaining & _TWO_FACTOR:

@@ -30,7 +30,9 @@ from .protocol import (
     SSH2_AGENTC_SIGN_REQUEST,
     SSH_AGENT_RSA_SHA2_256,
     SSH_AGENT_RSA_SHA2_512,
+    SSH_AGENT_SUCCESS,
     ChannelLike,
+    bind_connection,
     close_connection,
     connect_agent_socket,
     deadline_after,
@@ -38,6 +40,7 @@ from .protocol import (
     get_agent_connection,
     read_frame,
     send_all,
+    session_bind_message,
 )
 
 if TYPE_CHECKING:
@@ -103,6 +106,19 @@ cSSH2_AGENTC_SIGN_REQUEST = bytes([SSH2_AGENTC_SIGN_REQUEST])
 BytesLike = bytes | bytearray | memoryview
 
 
+#: login sessions beyond the first that one agent object keeps a bound connection for
+MAX_SESSION_CONNECTIONS = 16
+
+
+def _leading_string(data: bytes) -> bytes | None:
+    """The SSH string ``data`` starts with (a session id, 20 to 64 bytes,
+    for the data of a publickey login), or None."""
+    if len(data) < 4:
+        return None
+    n = int.from_bytes(data[:4], "big")
+    return data[4 : 4 + n] if 20 <= n <= 64 and len(data) >= 4 + n else None
+
+
 def _rsa_base(name: str) -> bool:
     """Whether a key type name is RSA (plain or certificate)."""
     return name == "ssh-rsa" or name.startswith("ssh-rsa-cert-")
@@ -120,6 +136,11 @@ class AgentSSH:
         self._keys: tuple[AgentKey, ...] = ()
         self._lock = threading.Lock()
         self.timeout = timeout
+        # session-bind: the bindings of the main connection (session id,
+        # for forwarding), and one more connection per further login session
+        self._bindings: list[tuple[bytes, bool]] = []
+        self._session_conns: dict[bytes, ChannelLike] = {}
+        self._bind_lock = threading.Lock()
 
     def get_keys(self) -> tuple[AgentKey, ...]:
         """The keys the agent offered when we connected (empty: no agent)."""
@@ -140,20 +161,92 @@ class AgentSSH:
             raise
 
     def _close(self) -> None:
-        """Drop the connection and the keys (idempotent)."""
+        """Drop the connections and the keys (idempotent)."""
         conn, self._conn = self._conn, None
+        extra, self._session_conns = self._session_conns, {}
         self._keys = ()
+        self._bindings = []
         close_connection(conn)
+        for c in extra.values():
+            close_connection(c)
 
-    def _send_message(self, msg: Message | bytes) -> tuple[int, Message]:
-        """Send one request and wait (up to ``timeout``) for its answer.
+    def _open_connection(self) -> ChannelLike | None:
+        """Another connection to the same agent (None: not possible), for
+        binding a second login session."""
+        return None
+
+    @property
+    def bound_sessions(self) -> list[tuple[bytes, bool]]:
+        """The sessions bound with ``session_bind``: (session id, for forwarding)."""
+        with self._lock:
+            return [*self._bindings, *((sid, False) for sid in self._session_conns)]
+
+    def session_bind(self, host_key: bytes, session_id: bytes, signature: bytes, is_forwarding: bool = False) -> bool:
+        """Bind this agent connection to an SSH session (OpenSSH's
+        ``session-bind@openssh.com``, PROTOCOL.agent), so that the agent can
+        check what it signs and where its keys are used: ``host_key`` is the
+        server host key blob of the session's first key exchange,
+        ``signature`` that key's signature over ``session_id`` from the
+        exchange, ``is_forwarding`` says whether the connection is being
+        forwarded to that host rather than used to log in to it.
+
+        Returns True when the agent accepted the binding, False when it
+        refused it or does not know the extension (agents before OpenSSH
+        8.9: use them unbound). A connection bound for a login cannot be
+        bound to another session (OpenSSH's agent refuses), so a further
+        login session gets a connection of its own to the same agent
+        (``Agent``, ``AgentServerProxy``; at most ``MAX_SESSION_CONNECTIONS``,
+        the oldest closed first), and the keys' signatures over that
+        session's login data go through it. ``SSHException`` only when the
+        connection itself fails.
+        """
+        with self._bind_lock:  # one binding decision at a time
+            return self._session_bind(bytes(host_key), bytes(session_id), bytes(signature), bool(is_forwarding))
+
+    def _session_bind(self, host_key: bytes, sid: bytes, signature: bytes, fwd: bool) -> bool:
+        request = session_bind_message(host_key, sid, signature, fwd)
+        with self._lock:
+            if (sid, fwd) in self._bindings or (not fwd and sid in self._session_conns):
+                return True
+            main_for_login = any(not f for _, f in self._bindings)
+        if not main_for_login:
+            ptype, _ = self._send_message(request)
+            if ptype != SSH_AGENT_SUCCESS:
+                _log.debug("ssh-agent answered session-bind with message type %d", ptype)
+                return False
+            with self._lock:
+                self._bindings.append((sid, fwd))
+            return True
+        if fwd:
+            return False  # forwarding binds the connection being forwarded, not one bound for a login
+        conn = self._open_connection()
+        if conn is None:
+            return False
+        try:
+            ok = bind_connection(conn, (host_key, sid, signature), False, self.timeout)
+        except SSHException:
+            close_connection(conn)
+            raise
+        if not ok:
+            close_connection(conn)
+            return False
+        with self._lock:
+            self._session_conns[sid] = conn
+            while len(self._session_conns) > MAX_SESSION_CONNECTIONS:
+                close_connection(self._session_conns.pop(next(iter(self._session_conns))))
+        return True
+
+    def _send_message(self, msg: Message | bytes, session_id: bytes | None = None) -> tuple[int, Message]:
+        """Send one request and wait (up to ``timeout``) for its answer, on
+        the connection bound to ``session_id`` if there is one.
 
         Returns the answer's type byte and a strict ``Message`` over the rest.
         A broken connection also drops it, so later requests fail fast.
         """
         payload = bytes(msg)
         with self._lock:
-            conn = self._conn
+            extra = self._session_conns.get(session_id) if session_id is not None else None
+            conn = extra if extra is not None else self._conn
             if conn is None:
                 raise SSHException("not connected to an ssh-agent")
             deadline = deadline_after(self.timeout)
@@ -161,7 +254,10 @@ class AgentSSH:
                 send_all(conn, frame(payload), deadline)
                 reply = read_frame(conn, deadline)
             except SSHException:
-                self._conn = None
+                if extra is not None and session_id is not None:
+                    self._session_conns.pop(session_id, None)
+                else:
+                    self._conn = None
                 close_connection(conn)
                 raise
         return reply[0], Message(reply[1:], strict=True)
@@ -198,10 +294,15 @@ class Agent(AgentSSH):
         """Connect to the agent at ``path`` (default ``$SSH_AUTH_SOCK``) and list
         its keys; ``timeout`` bounds each request in seconds (None: no limit)."""
         super().__init__(timeout)
+        self._path = path
         conn = connect_agent_socket(path, timeout)
         if conn is None:
             return
         self._connect(conn)
+
+    def _open_connection(self) -> ChannelLike | None:
+        """Another socket to the same agent (for a second login session)."""
+        return connect_agent_socket(self._path, self.timeout)
 
     def close(self) -> None:
         """Close the agent connection; the keys can no longer sign."""
@@ -343,7 +444,8 @@ class AgentKey(PKey):
         request.add_string(self.blob)
         request.add_string(bytes(data))
         request.add_int(flags)
-        ptype, reply = self.agent._send_message(request)
+        # a login's data starts with its session id: sign on the connection bound to it
+        ptype, reply = self.agent._send_message(request, _leading_string(bytes(data)))
         if ptype != SSH2_AGENT_SIGN_RESPONSE:
             if ptype in FAILURE_CODES:
                 raise SSHException("key cannot be used for signing: the ssh-agent refused")

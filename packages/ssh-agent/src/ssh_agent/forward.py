@@ -33,6 +33,7 @@ from .agent import AgentSSH
 from .protocol import (
     DEFAULT_TIMEOUT,
     ChannelLike,
+    bind_connection,
     close_connection,
     connect_agent_socket,
     deadline_after,
@@ -211,7 +212,11 @@ class AgentClientProxy:
     the local agent (``SSH_AUTH_SOCK``, or ``path``).
 
     With no local agent the channel is closed, so the program on the server
-    side sees a refused agent rather than a hang.
+    side sees a refused agent rather than a hang. With ``binding`` (host
+    key, session id, signature: ``Transport.get_session_binding()``), the
+    local agent connection is first bound to that session as a forwarding
+    (``session-bind@openssh.com`` with is_forwarding set), as OpenSSH's
+    ``ssh -A`` does; an agent that refuses it is relayed to all the same.
     """
 
     def __init__(
@@ -220,10 +225,12 @@ class AgentClientProxy:
         *,
         path: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
+        binding: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
         """Start relaying ``chanRemote`` to the local agent."""
         self._path = path
         self._timeout = timeout
+        self._binding = binding
         self._lock = threading.Lock()
         self._conn: socket.socket | None = None
         self.thread = AgentRemoteProxy(self, chanRemote, timeout)
@@ -233,7 +240,15 @@ class AgentClientProxy:
         """Connect to the local agent (once; the relay thread does it)."""
         with self._lock:
             if self._conn is None:
-                self._conn = connect_agent_socket(self._path, self._timeout)
+                conn = connect_agent_socket(self._path, self._timeout)
+                if conn is not None and self._binding is not None:
+                    try:
+                        if not bind_connection(conn, self._binding, True, self._timeout):
+                            _log.debug("the local agent refused session-bind@openssh.com; forwarding it unbound")
+                    except SSHException as exc:
+                        close_connection(conn)
+                        raise SSHException(f"agent forwarding: session-bind failed: {exc}") from exc
+                self._conn = conn
 
     def open_agent_connection(self) -> socket.socket | None:
         """The local agent connection the relay uses (None: no agent)."""
@@ -284,7 +299,17 @@ class AgentRequestHandler:
                 close_connection(chanRemote)
                 return
             self._proxies = [p for p in self._proxies if p.is_active()]
-            self._proxies.append(AgentClientProxy(chanRemote, path=self._path, timeout=self._timeout))
+            self._proxies.append(
+                AgentClientProxy(chanRemote, path=self._path, timeout=self._timeout, binding=self._binding())
+            )
+
+    def _binding(self) -> tuple[bytes, bytes, bytes] | None:
+        """The session the forwarded agent is bound to (the transport's
+        ``get_session_binding()``; None for a transport without it)."""
+        get_transport = getattr(self._chan, "get_transport", None)
+        transport = get_transport() if get_transport is not None else None
+        get = getattr(transport, "get_session_binding", None)
+        return get() if get is not None else None
 
     @property
     def proxies(self) -> tuple[AgentClientProxy, ...]:
@@ -414,6 +439,15 @@ class AgentServerProxy(AgentSSH):
         if callable(set_name):
             set_name("auth-agent")
         self._connect(chan)
+
+    def _open_connection(self) -> ChannelLike | None:
+        """Another agent channel (for a second login session, see
+        ``AgentSSH.session_bind``)."""
+        try:
+            chan = self.open_agent_connection()
+        except (OSError, SSHException):
+            return None
+        return chan
 
     def close(self) -> None:
         """Stop listening, end every relay, and remove the socket and its directory."""

@@ -14,7 +14,7 @@ import struct
 import time
 from typing import Protocol, runtime_checkable
 
-from ssh_wire import ProtocolError, SSHException
+from ssh_wire import Message, ProtocolError, SSHException
 
 # Requests (client to agent) and answers (agent to client).
 SSH_AGENT_FAILURE = 5
@@ -28,6 +28,8 @@ SSH2_AGENTC_REMOVE_IDENTITY = 18
 SSH2_AGENTC_REMOVE_ALL_IDENTITIES = 19
 SSH_AGENTC_EXTENSION = 27
 SSH_AGENT_EXTENSION_FAILURE = 28
+# OpenSSH's extension binding an agent connection to an SSH session (PROTOCOL.agent)
+SESSION_BIND_EXTENSION = "session-bind@openssh.com"
 # Failure codes older agents use (OpenSSH's client accepts them too).
 SSH_COM_AGENT2_FAILURE = 30
 SSH2_AGENT_FAILURE = 102
@@ -178,6 +180,33 @@ def read_frame(conn: ChannelLike, deadline: float | None, limit: int = MAX_AGENT
 def deadline_after(timeout: float | None) -> float | None:
     """The ``time.monotonic()`` deadline ``timeout`` seconds from now (None: none)."""
     return None if timeout is None else time.monotonic() + timeout
+
+
+def session_bind_message(host_key: bytes, session_id: bytes, signature: bytes, is_forwarding: bool) -> bytes:
+    """The ``session-bind@openssh.com`` extension request (PROTOCOL.agent), unframed."""
+    m = Message()
+    m.add_byte(SSH_AGENTC_EXTENSION)
+    m.add_string(SESSION_BIND_EXTENSION)
+    m.add_string(bytes(host_key))
+    m.add_string(bytes(session_id))
+    m.add_string(bytes(signature))
+    m.add_boolean(bool(is_forwarding))
+    return m.asbytes()
+
+
+def bind_connection(
+    conn: ChannelLike,
+    binding: tuple[bytes, bytes, bytes],
+    is_forwarding: bool,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> bool:
+    """Send session-bind for ``binding`` (host key, session id, signature)
+    on a raw agent connection and read the answer: True if the agent took
+    it. ``SSHException`` if the connection fails."""
+    deadline = deadline_after(timeout)
+    send_all(conn, frame(session_bind_message(*binding, is_forwarding)), deadline)
+    reply = read_frame(conn, deadline)
+    return reply[:1] == bytes([SSH_AGENT_SUCCESS])
 
 
 def agent_socket_path() -> str | None:

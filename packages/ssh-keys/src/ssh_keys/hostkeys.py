@@ -388,6 +388,47 @@ class HostKeys(MutableMapping[str, MutableMapping[str, PKey]]):
         host_key = known.get(key.get_name())
         return host_key is not None and host_key.asbytes() == key.asbytes()
 
+    def _learnt_for(self, entry: HostKeyEntry, hostname: str) -> bool:
+        """Whether ``entry`` names ``hostname`` alone (plain or hashed): a
+        line written for that host, not a pattern or a shared line."""
+        if len(entry.hostnames) != 1:
+            return False
+        name = entry.hostnames[0]
+        if name.startswith(_HASH_MAGIC):
+            return entry.matches(hostname)
+        return name.lower() == hostname.lower()
+
+    def has_shared_entries(self, hostname: str) -> bool:
+        """Whether a line with patterns or several names gives keys for
+        ``hostname``: then ``update_host_keys`` should not be used for it,
+        as OpenSSH skips its UpdateHostKeys for such hosts."""
+        return any(not self._learnt_for(e, hostname) for e in self._host_entries(hostname))
+
+    def update_host_keys(self, hostname: str, keys: Iterable[PKey]) -> tuple[list[PKey], list[PKey]]:
+        """Make ``keys`` the known keys of ``hostname``, as OpenSSH's
+        ``UpdateHostKeys`` does once the server proved it holds them: the
+        keys not known yet are added (with a hashed name when the host's
+        lines are hashed), and the keys of lines written for this host alone
+        that are not among ``keys`` are dropped. Lines with patterns,
+        several names or markers are never changed. Returns ``(added,
+        removed)``."""
+        wanted = {k.asbytes(): k for k in keys}
+        entries = self._host_entries(hostname)
+        known = {e.key.asbytes() for e in entries if e.key is not None}
+        hashed = any(e.hostnames[0].startswith(_HASH_MAGIC) for e in entries if self._learnt_for(e, hostname))
+        removed: list[PKey] = []
+        for e in entries:
+            if e.key is not None and e.key.asbytes() not in wanted and self._learnt_for(e, hostname):
+                self._entries.remove(e)
+                removed.append(e.key)
+        added: list[PKey] = []
+        for blob, key in wanted.items():
+            if blob not in known:
+                name = self.hash_host(hostname) if hashed else hostname
+                self._entries.append(HostKeyEntry([name], key))
+                added.append(key)
+        return added, removed
+
     def clear(self) -> None:
         """Forget every entry."""
         self._entries = []

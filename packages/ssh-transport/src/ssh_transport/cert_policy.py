@@ -11,9 +11,11 @@ the user is in (``force-command``, the ``permit-*`` extensions).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from ssh_keys import (
@@ -25,12 +27,57 @@ from ssh_keys import (
     key_from_blob,
 )
 from ssh_keys.certificates import DEFAULT_CA_SIGNATURE_ALGORITHMS, Timestamp
-from ssh_wire import SSHException
+from ssh_wire import SSHException, wildcard_match
 
 PathLike = str | os.PathLike[str]
+
+#: the certificate extensions an ``AuthorizedPrincipalsFile`` line can take
+#: away (``no-*``, ``restrict``) or give back after ``restrict`` (``permit-*``)
+_PERMITS = {
+    "pty": "permit-pty",
+    "port-forwarding": "permit-port-forwarding",
+    "agent-forwarding": "permit-agent-forwarding",
+    "x11-forwarding": "permit-X11-forwarding",
+    "user-rc": "permit-user-rc",
+}
+
+
+@dataclass(frozen=True)
+class PrincipalLine:
+    """One ``AuthorizedPrincipalsFile`` line: a principal name and the
+    authorized_keys options it carries (sshd(8), AUTHORIZED_KEYS FILE
+    FORMAT): ``command`` forces a command (as a certificate's
+    ``force-command``), ``sources`` are the ``from=`` patterns the client
+    address must match, ``denied`` the ``permit-*`` certificate extensions
+    the line takes away (``no-pty`` ..., ``restrict``)."""
+
+    name: str
+    command: str | None = None
+    sources: tuple[str, ...] = ()
+    denied: frozenset[str] = frozenset()
+
+    def allows_address(self, address: str | None) -> bool:
+        """Whether ``from=`` (if any) lets a client at ``address`` in, as
+        sshd matches it: ``*``/``?`` patterns or CIDR blocks against the IP
+        address, a ``!`` pattern that matches refuses."""
+        if not self.sources:
+            return True
+        if address is None:
+            return False
+        found = False
+        for pattern in self.sources:
+            negated = pattern.startswith("!")
+            if _address_pattern_matches(address, pattern[1:] if negated else pattern):
+                if negated:
+                    return False
+                found = True
+        return found
+
+
 #: who may log in as whom: a mapping of user name -> principals, or a
-#: function of the user name giving them (None: the user name itself)
-PrincipalSource = Mapping[str, Iterable[str]] | Callable[[str], Iterable[str] | None]
+#: function of the user name giving them (None: the user name itself);
+#: a principal may be a ``PrincipalLine`` carrying options
+PrincipalSource = Mapping[str, Iterable[str | PrincipalLine]] | Callable[[str], Iterable[str | PrincipalLine] | None]
 
 logger = logging.getLogger("paramiko.transport")
 
@@ -57,24 +104,133 @@ def read_public_keys(filename: PathLike) -> list[PKey]:
 
 def read_principals(filename: PathLike) -> list[str] | None:
     """The principal names of an ``AuthorizedPrincipalsFile`` (one a line,
-    ``#`` comments skipped), or None when the file does not exist. Lines
-    carrying authorized_keys options are not supported and are skipped with
-    a warning, so that no restriction is silently dropped."""
+    ``#`` comments skipped), or None when the file does not exist; their
+    options are left out (``read_principal_lines`` keeps them)."""
+    lines = read_principal_lines(filename)
+    return None if lines is None else [line.name for line in lines]
+
+
+def read_principal_lines(filename: PathLike) -> list[PrincipalLine] | None:
+    """The lines of an ``AuthorizedPrincipalsFile`` with their options
+    (``[options] principal``, ``#`` comments skipped), or None when the file
+    does not exist. A line with an option we do not enforce, or a malformed
+    one, is skipped with a warning, so that no restriction is silently
+    dropped: that principal then does not let anyone in."""
     path = Path(os.path.expanduser(os.fspath(filename)))
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
-    names: list[str] = []
+    lines: list[PrincipalLine] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         entry = line.strip()
         if not entry or entry.startswith("#"):
             continue
-        if len(entry.split()) != 1:
-            logger.warning("%s:%d: principal lines with options are not supported; line skipped", path, lineno)
+        try:
+            lines.append(parse_principal_line(entry))
+        except ValueError as exc:
+            logger.warning("%s:%d: %s; line skipped", path, lineno, exc)
+    return lines
+
+
+def parse_principal_line(text: str) -> PrincipalLine:
+    """One ``AuthorizedPrincipalsFile`` line: an optional comma-separated
+    option list (quoted values may hold commas and spaces), then the
+    principal. ``command=``, ``from=``, ``restrict``, ``no-pty``,
+    ``no-port-forwarding``, ``no-agent-forwarding``, ``no-X11-forwarding``,
+    ``no-user-rc`` and (after ``restrict``) their ``permit-*`` forms are
+    understood; any other option raises ``ValueError``."""
+    entry = text.strip()
+    options, rest = _split_options(entry) if len(entry.split(None, 1)) > 1 else ("", entry)
+    name = rest.strip()
+    if not name or len(name.split()) != 1:
+        raise ValueError("a principal line holds one principal name after its options")
+    command: str | None = None
+    sources: tuple[str, ...] = ()
+    denied: set[str] = set()
+    for option in _option_items(options):
+        key, _, value = option.partition("=")
+        key = key.lower()
+        if key == "command" and value:
+            command = _unquote(value)
+        elif key == "from" and value:
+            sources = tuple(p for p in _unquote(value).split(",") if p)
+        elif key == "restrict" and not value:
+            denied.update(_PERMITS.values())
+        elif key.startswith("no-") and key[3:] in _PERMITS and not value:
+            denied.add(_PERMITS[key[3:]])
+        elif key.startswith("permit-") and key[7:] in _PERMITS and not value:
+            denied.discard(_PERMITS[key[7:]])
+        else:
+            raise ValueError(f"option {option!r} is not supported")
+    return PrincipalLine(name, command, sources, frozenset(denied))
+
+
+def _split_options(entry: str) -> tuple[str, str]:
+    """Split ``options principal`` where the options may quote spaces."""
+    quoted = False
+    i = 0
+    while i < len(entry):
+        ch = entry[i]
+        if ch == "\\" and quoted and i + 1 < len(entry):
+            i += 2
             continue
-        names.append(entry)
-    return names
+        if ch == '"':
+            quoted = not quoted
+        elif ch in " \t" and not quoted:
+            return entry[:i], entry[i:]
+        i += 1
+    raise ValueError("unterminated quote in the options")
+
+
+def _option_items(options: str) -> list[str]:
+    """The comma-separated items of an option list (commas in quotes kept)."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(options):
+        ch = options[i]
+        if ch == "\\" and quoted and i + 1 < len(options):
+            current.append(options[i : i + 2])
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    if quoted:
+        raise ValueError("unterminated quote in the options")
+    if current or items:
+        items.append("".join(current))
+    if any(not item for item in items):
+        raise ValueError("empty option")
+    return items
+
+
+def _unquote(value: str) -> str:
+    """An option value without its quotes (``\\"`` is a quote inside)."""
+    if len(value) < 2 or not (value.startswith('"') and value.endswith('"')):
+        raise ValueError(f"option value {value!r} is not quoted")
+    return value[1:-1].replace('\\"', '"')
+
+
+def _address_pattern_matches(address: str, pattern: str) -> bool:
+    """One ``from=`` pattern (CIDR block or wildcard) against an IP address."""
+    if "/" in pattern:
+        try:
+            net = ipaddress.ip_network(pattern, strict=False)
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return ip.version == net.version and ip in net
+    return wildcard_match(pattern, address, ignore_case=True)
 
 
 class UserCertificatePolicy:
@@ -114,8 +270,8 @@ class UserCertificatePolicy:
         if authorized_principals_file is not None:
             pattern = authorized_principals_file
 
-            def from_file(username: str) -> list[str]:
-                return read_principals(_expand_tokens(pattern, username)) or []
+            def from_file(username: str) -> list[PrincipalLine]:
+                return read_principal_lines(_expand_tokens(pattern, username)) or []
 
             source = from_file
         return cls(keys, authorized_principals=source)
@@ -123,6 +279,11 @@ class UserCertificatePolicy:
     def principals_for(self, username: str) -> list[str] | None:
         """The principals that may log in as ``username``, or None when the
         user name itself is the only one."""
+        lines = self.principal_lines_for(username)
+        return None if lines is None else [line.name for line in lines]
+
+    def principal_lines_for(self, username: str) -> list[PrincipalLine] | None:
+        """As ``principals_for``, each with the options of its line."""
         source = self.authorized_principals
         if source is None:
             return None
@@ -130,7 +291,19 @@ class UserCertificatePolicy:
             found = source(username)
         else:
             found = source.get(username, ())
-        return None if found is None else list(found)
+        if found is None:
+            return None
+        return [p if isinstance(p, PrincipalLine) else PrincipalLine(str(p)) for p in found]
+
+    def matching_line(self, username: str, certificate: Certificate) -> PrincipalLine | None:
+        """The first principals line for ``username`` naming a principal of
+        ``certificate`` (whose options then apply, as sshd takes the first),
+        or None when no principals source applies or no line matches."""
+        lines = self.principal_lines_for(username)
+        if lines is None:
+            return None
+        principals = set(certificate.principals)
+        return next((line for line in lines if line.name in principals), None)
 
     def check(
         self,
@@ -145,7 +318,8 @@ class UserCertificatePolicy:
         certificate by a trusted CA with an accepted signature algorithm,
         valid at ``now``, naming an authorized principal, whose critical
         options are all known and whose ``source-address`` (if any)
-        contains the client."""
+        contains the client. The first principals line naming one of its
+        principals must also let ``client_address`` in (``from=``)."""
         allowed = self.principals_for(username)
         certificate.check(
             principal=username if allowed is None else None,
@@ -159,6 +333,11 @@ class UserCertificatePolicy:
         if allowed is not None and not set(certificate.principals) & set(allowed):
             raise CertificatePrincipalError(
                 f"Certificate does not contain an authorized principal for user {username!r}"
+            )
+        line = self.matching_line(username, certificate)
+        if line is not None and not line.allows_address(client_address):
+            raise CertificatePrincipalError(
+                f"principal {line.name!r} may not log in from {client_address} (from={','.join(line.sources)})"
             )
 
 
@@ -179,4 +358,11 @@ def _expand_tokens(pattern: str, username: str) -> str:
     return "".join(out)
 
 
-__all__ = ["UserCertificatePolicy", "read_principals", "read_public_keys"]
+__all__ = [
+    "PrincipalLine",
+    "UserCertificatePolicy",
+    "parse_principal_line",
+    "read_principal_lines",
+    "read_principals",
+    "read_public_keys",
+]

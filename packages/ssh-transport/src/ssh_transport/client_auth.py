@@ -2,6 +2,12 @@
 
 Each method sends one request through the protocol core and waits (with the
 transport's ``auth_timeout``) for the reply the reader thread stores.
+
+Public-key requests are signed here, between the core's
+``auth_publickey_begin`` and ``auth_publickey_signature`` and without the
+transport lock, so an agent or a security key may take its time. Before an
+agent key signs, the agent connection is bound to this session with
+``session-bind@openssh.com`` (agents that do not know it are used anyway).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from ssh_wire import (
     AuthenticationException,
     BadAuthenticationType,
     SSHException,
+    get_logger,
 )
 
 from .protocol import events as ev
@@ -23,6 +30,18 @@ if TYPE_CHECKING:
     from .protocol.core import SSHProtocol
 
 InteractiveHandler = Callable[[str, str, list[tuple[str, bool]]], Sequence[str]]
+
+_log = get_logger("ssh_transport.client_auth")
+
+
+def _sign(key: Any, data: bytes, algorithm: str) -> bytes:
+    """``key``'s signature blob over ``data`` (keys without an algorithm
+    argument, as paramiko 1.x had them, sign with their default)."""
+    try:
+        sig = key.sign_ssh_data(data, algorithm)
+    except TypeError:
+        sig = key.sign_ssh_data(data)
+    return bytes(sig.asbytes() if hasattr(sig, "asbytes") else sig)
 
 
 class ClientAuthMixin:
@@ -58,6 +77,61 @@ class ClientAuthMixin:
             self._auth_reply = None
             send(core)
         self._flush(self._auth_deadline())
+
+    def get_session_binding(self) -> tuple[bytes, bytes, bytes] | None:
+        """(server host key blob, session id, the host key's signature over
+        the session id) from the first key exchange, as an agent's
+        ``session-bind@openssh.com`` takes them; None before the exchange."""
+        with self._lock:
+            core = self._core
+            return None if core is None else core.session_binding
+
+    def _on_ServiceAccepted(self, e: ev.ServiceAccepted) -> None:
+        with self._lock:
+            self._cond.notify_all()
+
+    def _await_auth_service(self) -> None:
+        """Ask for the ssh-userauth service and wait for it: the server's
+        EXT_INFO comes before SERVICE_ACCEPT, so what it offers
+        (server-sig-algs, publickey-hostbound) is known before we sign."""
+        with self._lock:
+            core = self._core
+            if core is None or not self.active:
+                raise self._saved_exception() or SSHException("No existing session")
+            if core.role != "client":
+                raise SSHException("authentication is for clients")
+            if core.auth_service_accepted:
+                return
+            core.auth_request_service()
+        deadline = self._auth_deadline()
+        self._flush(deadline)
+        with self._lock:
+            while not core.auth_service_accepted:
+                if not self.active:
+                    raise self._saved_exception() or SSHException("Authentication failed: transport closed")
+                if deadline is None:
+                    self._wait_cond()
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AuthenticationException("Authentication timeout.")
+                self._wait_cond(remaining)
+
+    def _bind_agent(self, key: Any) -> None:
+        """Bind the agent holding ``key`` (if it is an agent key) to this
+        session before it signs (PROTOCOL.agent session-bind@openssh.com);
+        an agent that refuses or does not know the extension is used as is."""
+        bind = getattr(getattr(key, "agent", None), "session_bind", None)
+        if bind is None:
+            return
+        binding = self.get_session_binding()
+        if binding is None:
+            return
+        try:
+            if not bind(*binding, False):
+                _log.debug("the agent did not accept session-bind@openssh.com; using it unbound")
+        except SSHException as exc:
+            _log.debug("session-bind@openssh.com failed: %s", exc)
 
     def _auth_deadline(self) -> float | None:
         """When a wait for the server's answer that starts now gives up
@@ -149,7 +223,20 @@ class ClientAuthMixin:
         sign with rsa-sha2-512/256 as the server's server-sig-algs allows."""
         if event is not None:
             return self._in_background(event, lambda: self.auth_publickey(username, key))
-        self._send_auth(lambda core: core.auth_publickey(username, key))
+        self._await_auth_service()
+        self._bind_agent(key)
+        with self._lock:
+            core = self._core
+            if core is None or not self.active:
+                raise self._saved_exception() or SSHException("No existing session")
+            req = core.auth_publickey_begin(username, key)
+        try:
+            signature = _sign(key, req.data, req.algorithm)  # no lock: an agent or a token may be slow
+        except BaseException:
+            with self._lock:
+                core.auth_publickey_cancel()
+            raise
+        self._send_auth(lambda core: core.auth_publickey_signature(signature))
         return self._conclude("publickey", self._wait_auth_reply())
 
     def auth_interactive(self, username: str, handler: InteractiveHandler, submethods: str = "") -> list[str]:

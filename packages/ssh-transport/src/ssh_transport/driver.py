@@ -27,8 +27,16 @@ from .channel import Channel
 from .protocol import events as ev
 from .protocol.core import SSHProtocol
 from .server import ServerInterface
+from .server_side import read_key_blobs
 
 RECV_SIZE = 256 * 1024
+# Receive buffers (see ``_receive``): reads start at SMALL_RECV bytes and grow
+# to RECV_SIZE once a read fills what it asked for (a bulk transfer); after
+# IDLE_RELEASE seconds without input, with no partial packet buffered, the
+# big buffer is given back and reads start small again. An idle connection
+# so keeps ~64 KiB, not the ~512 KiB the reader grows for RECV_SIZE reads.
+SMALL_RECV = 16 * 1024
+IDLE_RELEASE = 0.5
 _IOV_MAX = 512
 # Output the reader thread may queue for a peer that does not read, before
 # the session is dropped (windows bound data; this bounds replies to requests).
@@ -88,6 +96,12 @@ class DriverMixin:
     _token_owner: int | None
     _poller: Any
     _scratch: bytearray
+    # bytes asked of the socket per read (see SMALL_RECV); an instance sets its own
+    _recv_size: int = SMALL_RECV
+    # seconds threads leading in recv() polled the socket in vain since input last came
+    _quiet: float = 0.0
+    # bytes the last read brought (no idle check while reads come full)
+    _last_read: int = 0
     _parked: bool
     _unpark: bool
     _park_cond: threading.Condition
@@ -171,7 +185,6 @@ class DriverMixin:
                 poller = select.poll()
                 poller.register(sock.fileno(), select.POLLIN)
                 self._poller = poller
-        self._scratch = bytearray(RECV_SIZE)
         token = self._token
         me = threading.get_ident()
         error: Exception | None = None
@@ -185,6 +198,8 @@ class DriverMixin:
                         if not core.closed:
                             if self._bulk_until and time.monotonic() < self._bulk_until:
                                 time.sleep(COALESCE)  # as in _lead: one wake-up for several packets
+                            elif self._last_read < BULK_READ and self._recv_size > SMALL_RECV:
+                                self._release_if_idle(core)  # a stream has ebbed: idle from here?
                             self._receive(lead=False)
                     except TimeoutError:
                         continue
@@ -205,6 +220,20 @@ class DriverMixin:
                 error.__cause__ = exc
             self.logger.debug("transport ended: %s", error)
         self._shutdown(error, flush=True)
+        # Nothing reads any more: give the receive buffers back now rather
+        # than when the transport is collected (reference cycles can keep a
+        # closed transport until the next garbage collection).
+        if token.acquire(timeout=1.0):
+            try:
+                core.shrink_reader_buffer(0)
+            finally:
+                token.release()
+
+    def _release_if_idle(self, core: SSHProtocol) -> None:
+        """(Reader thread, token held.) No input for ``IDLE_RELEASE`` seconds:
+        give back the big receive buffer; reads start small again."""
+        if self._poller is not None and not self._poller.poll(IDLE_RELEASE * 1000) and core.shrink_reader_buffer():
+            self._recv_size = SMALL_RECV
 
     def _receive(self, lead: bool) -> None:
         """One read from the socket into the core, then handle what it
@@ -212,18 +241,20 @@ class DriverMixin:
         core = self._core
         assert core is not None
         sock = self.sock
-        view = core.reader_buffer(RECV_SIZE)
-        if isinstance(sock, socket.socket):
-            target = view if view is not None else memoryview(self._scratch)
-            n = sock.recv_into(target)
-            self._bulk_until = _coalesce_until(n, len(target))
-            if view is not None:
-                if n:
-                    core.commit_received(n)
-                else:
-                    core.receive_data(b"")
+        size = self._recv_size
+        view = core.reader_buffer(size)
+        if isinstance(sock, socket.socket) and view is not None:
+            n = self._last_read = sock.recv_into(view)
+            self._bulk_until = _coalesce_until(n, size)
+            if n == size and size < RECV_SIZE:
+                self._recv_size = RECV_SIZE  # input pours in: read big (see SMALL_RECV)
+            if n:
+                core.commit_received(n)
             else:
-                core.receive_data(target[:n] if n else b"")
+                core.receive_data(b"")
+        elif isinstance(sock, socket.socket):
+            # the identification line (the core's buffer is used after it)
+            core.receive_data(sock.recv(SMALL_RECV))
         else:
             core.receive_data(sock.recv(RECV_SIZE))
         self._handle_input(lead)
@@ -311,8 +342,15 @@ class DriverMixin:
                 wait -= COALESCE
             if wait > 0 and self._poller.poll(wait * 1000):
                 handling = True
+                self._quiet = 0.0
                 self._receive(lead=True)
                 handling = False
+            elif wait > 0 and self._recv_size > SMALL_RECV:
+                # threads in recv() keep the socket while the input pauses
+                # (the reader thread stays parked): give the big buffer back here
+                self._quiet += wait
+                if self._quiet >= IDLE_RELEASE and core.shrink_reader_buffer():
+                    self._recv_size = SMALL_RECV
         except Exception as exc:
             if not self._closing:
                 if isinstance(exc, OSError):
@@ -589,8 +627,17 @@ class DriverMixin:
             if e.want_reply:
                 self._flush()
 
+    #: client: the host key blobs the server announced after login
+    #: (``hostkeys-00@openssh.com``, OpenSSH's UpdateHostKeys), or None
+    announced_host_keys: list[bytes] | None = None
+
     def _on_GlobalRequestReceived(self, e: ev.GlobalRequestReceived) -> None:
         ok, data = False, b""
+        if not self.server_mode and e.name == "hostkeys-00@openssh.com":
+            try:
+                self.announced_host_keys = read_key_blobs(e.data)
+            except SSHException:
+                self.logger.info("malformed hostkeys-00@openssh.com announcement ignored")
         if self.server_mode:
             try:
                 ok, data = self._server_global_request(e)

@@ -271,13 +271,21 @@ class Listener:
                 if not self._pending:
                     self._pending_cond.wait()
                     continue
-                pending = list(self._pending)
-            now = time.monotonic()
-            for conn in pending:
-                self._check(conn, now)
+            self._check_pending()
             with self._pending_cond:
                 self._pending = [c for c in self._pending if not (c.authenticated or c.admission.released)]
                 self._pending_cond.wait(_MONITOR_INTERVAL)
+
+    def _check_pending(self) -> None:
+        """Check every pending connection once. A method of its own so that
+        no reference to a connection outlives the check (the monitor then
+        sleeps): a closed connection's transport is freed when its handler
+        returns, not when the next connection comes."""
+        with self._pending_cond:
+            pending = list(self._pending)
+        now = time.monotonic()
+        for conn in pending:
+            self._check(conn, now)
 
     def _check(self, conn: Connection, now: float) -> None:
         """One pending connection: logged in, or out of time?"""

@@ -174,7 +174,15 @@ class ServerInterface:
         return False
 
     def check_channel_exec_request(self, channel: Channel, command: bytes) -> bool:
-        """Allow running ``command`` on ``channel``?"""
+        """Allow running ``command`` on ``channel``?
+
+        When a forced command (a user certificate's ``force-command``, or
+        ``command=`` on its ``AuthorizedPrincipalsFile`` line) replaces what
+        the client asked for, ``command`` is the forced one and
+        ``channel.get_transport().get_original_command(channel)`` gives the
+        client's own (exec command or subsystem name; None for a shell):
+        put it in the command's environment as ``SSH_ORIGINAL_COMMAND``, as
+        sshd does."""
         return False
 
     def check_channel_subsystem_request(self, channel: Channel, name: str) -> bool:

@@ -13,8 +13,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ssh_keys import Certificate, SKKey, SKSignature
-from ssh_wire import Message
+from ssh_wire import Message, SSHException
 
+from .cert_policy import PrincipalLine, UserCertificatePolicy
 from .channel import Channel
 from .protocol import events as ev
 from .protocol.constants import (
@@ -25,7 +26,7 @@ from .protocol.constants import (
     OPEN_FAILED_UNKNOWN_CHANNEL_TYPE,
     OPEN_SUCCEEDED,
 )
-from .protocol.negotiation import has_certificate
+from .protocol.negotiation import has_certificate, key_type_of, signature_algorithm_of
 from .server import InteractiveQuery, ServerInterface, security_key_refusal
 
 if TYPE_CHECKING:
@@ -33,12 +34,33 @@ if TYPE_CHECKING:
 
 
 PERMIT_PORT_FORWARDING = "permit-port-forwarding"
+#: OpenSSH's host key rotation (PROTOCOL 2.5): after a login the server
+#: announces all its host keys; a client may ask it to prove it holds them
+HOSTKEYS_ANNOUNCE = "hostkeys-00@openssh.com"
+HOSTKEYS_PROVE = "hostkeys-prove-00@openssh.com"
 # the certificate extension each channel request needs (PROTOCOL.certkeys)
 _EXTENSION_FOR = {
     "pty-req": "permit-pty",
     "x11-req": "permit-X11-forwarding",
     "auth-agent-req@openssh.com": "permit-agent-forwarding",
 }
+
+
+def host_key_proof_data(session_id: bytes, key_blob: bytes) -> bytes:
+    """What a server signs with a host key to answer ``hostkeys-prove-00``:
+    the request name, the session id and the key blob (PROTOCOL 2.5), so a
+    proof is bound to this session and this key."""
+    return Message().add_string(HOSTKEYS_PROVE).add_string(session_id).add_string(key_blob).asbytes()
+
+
+def read_key_blobs(data: bytes) -> list[bytes]:
+    """The strings of a ``hostkeys-00`` / ``hostkeys-prove-00`` body (one
+    key blob or signature each, to its end); ``SSHException`` when malformed."""
+    m = Message(data, strict=True)
+    blobs: list[bytes] = []
+    while m.remaining():
+        blobs.append(m.get_string())
+    return blobs
 
 
 def _certificate_of(key: Any) -> Certificate | None:
@@ -61,6 +83,8 @@ class ServerSideMixin:
     logger: logging.Logger
     _banner_done: bool
     _username: str | None
+    _server_keys: dict[str, Any]
+    _host_key_alg: str
     default_window_size: int
     default_max_packet_size: int
 
@@ -99,6 +123,8 @@ class ServerSideMixin:
     def _server_auth_requested(self, e: ev.AuthRequested) -> None:
         core = self._core
         assert core is not None
+        if e.hostbound:
+            self.logger.debug("auth request for %s: publickey-hostbound-v00@openssh.com", e.username)
         if not self._banner_done:
             self._banner_done = True
             banner = self._hook("get_banner", (None, None))
@@ -129,7 +155,14 @@ class ServerSideMixin:
                     sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
                     result = self._certified_security_key(e.username, cert, sk_signature, result)
                 if e.signed and result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL):
-                    self._user_certificate = cert
+                    line = self._principal_line(e.username, cert)
+                    forced = (line.command if line is not None else None, cert.force_command)
+                    if None not in forced and forced[0] != forced[1]:
+                        self.logger.info("certificate and principals line force different commands: refused")
+                        result = AUTH_FAILED
+                    if result != AUTH_FAILED:
+                        self._user_certificate = cert
+                        self._user_principal_line = line
             elif e.key is not None and e.signed and isinstance(e.key, SKKey):
                 sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
                 result = self._security_key_auth(e.username, e.key, sk_signature)
@@ -140,7 +173,63 @@ class ServerSideMixin:
         self._answer_auth(result, self._allowed_auths(e.username), e.username)
 
     _user_certificate: Certificate | None = None
+    _user_principal_line: PrincipalLine | None = None
     _security_key_signature: SKSignature | None = None
+    #: server: announce every host key after a login (``hostkeys-00@openssh.com``),
+    #: so that clients with ``UpdateHostKeys`` learn new ones, as sshd does;
+    #: set False before ``start_server`` to keep them to yourself
+    announce_host_keys: bool = True
+    _host_keys_announced = False
+
+    def _plain_host_keys(self) -> list[Any]:
+        """Each distinct host key once, without its certificate (a certificate
+        is vouched for by its CA; rotation concerns the plain keys)."""
+        seen: dict[bytes, Any] = {}
+        for key in self._server_keys.values():
+            seen.setdefault(key.asbytes(), key)
+        return list(seen.values())
+
+    def _announce_host_keys(self) -> None:
+        """(Lock held.) Send ``hostkeys-00@openssh.com`` once, after the login."""
+        core = self._core
+        if core is None or self._host_keys_announced or not self.announce_host_keys:
+            return
+        self._host_keys_announced = True
+        keys = self._plain_host_keys()
+        if keys:
+            body = b"".join(Message().add_string(k.asbytes()).asbytes() for k in keys)
+            core.global_request(HOSTKEYS_ANNOUNCE, False, body)
+
+    def _prove_host_keys(self, data: bytes) -> tuple[bool, bytes]:
+        """Answer ``hostkeys-prove-00@openssh.com``: a signature per requested
+        key, in order, over ``host_key_proof_data``; refused as a whole when
+        one is not ours. RSA signs with the algorithm negotiated for the
+        session when that is RSA, else rsa-sha2-512, as sshd does."""
+        core = self._core
+        session_id = core.session_id if core is not None else None
+        if session_id is None:
+            return False, b""
+        try:
+            blobs = read_key_blobs(data)
+        except SSHException:
+            return False, b""
+        ours = {k.asbytes(): k for k in self._plain_host_keys()}
+        negotiated = self._host_key_alg or ""
+        rsa_alg = signature_algorithm_of(negotiated) if key_type_of(negotiated) == "ssh-rsa" else "rsa-sha2-512"
+        reply = Message()
+        for blob in blobs:
+            key = ours.get(blob)
+            if key is None:
+                self.logger.info("hostkeys-prove-00: asked for a key we do not hold")
+                return False, b""
+            alg = rsa_alg if key.get_name() == "ssh-rsa" else None
+            try:
+                sig = key.sign_ssh_data(host_key_proof_data(session_id, blob), alg)
+            except SSHException:
+                self.logger.exception("hostkeys-prove-00: cannot sign with a %s host key", key.get_name())
+                return False, b""
+            reply.add_string(sig.asbytes())
+        return True, reply.asbytes()
 
     def _security_key_auth(self, username: str, key: SKKey, signature: SKSignature | None) -> Any:
         """A signed request with a FIDO key: the server's
@@ -208,10 +297,47 @@ class ServerSideMixin:
             return peer[0]
         return None
 
+    def _principal_line(self, username: str, cert: Certificate) -> PrincipalLine | None:
+        """The ``AuthorizedPrincipalsFile`` line that let ``cert`` in (its
+        options apply to the session), when the server's policy has one."""
+        policy = self._hook("get_user_certificate_policy", None)
+        if not isinstance(policy, UserCertificatePolicy):
+            return None
+        try:
+            return policy.matching_line(username, cert)
+        except Exception:
+            self.logger.exception("reading the principals of %s failed", username)
+            return None
+
+    def get_user_principal_line(self) -> PrincipalLine | None:
+        """Server: the ``AuthorizedPrincipalsFile`` line (with its options)
+        that let the user's certificate in, or None."""
+        return self._user_principal_line
+
     def _certificate_permits(self, extension: str) -> bool:
-        """Whether the login certificate (if any) grants ``extension``."""
+        """Whether the login certificate (if any) grants ``extension`` and
+        its principals line (``no-pty``, ``restrict`` ...) does not take it away."""
         cert = self._user_certificate
-        return cert is None or extension in cert.extensions
+        if cert is None:
+            return True
+        line = self._user_principal_line
+        return extension in cert.extensions and (line is None or extension not in line.denied)
+
+    def _forced_command(self) -> str | None:
+        """The command that replaces whatever the client asks to run: the
+        certificate's ``force-command`` or its principals line's ``command=``."""
+        cert = self._user_certificate
+        if cert is not None and cert.force_command is not None:
+            return cert.force_command
+        line = self._user_principal_line
+        return line.command if line is not None else None
+
+    def get_original_command(self, channel: Channel) -> bytes | None:
+        """Server: what the client asked ``channel`` to run when a forced
+        command replaced it (its exec command, or its subsystem's name), for
+        ``SSH_ORIGINAL_COMMAND``, as sshd sets it; None otherwise."""
+        original: bytes | None = getattr(channel, "_original_command", None)
+        return original
 
     def _server_auth_info(self, e: ev.AuthInfoResponded) -> None:
         result = self._hook("check_auth_interactive_response", AUTH_FAILED, list(e.responses))
@@ -229,6 +355,7 @@ class ServerSideMixin:
                 core.auth_result(result, allowed)
                 if result == AUTH_SUCCESSFUL and core.authenticated:
                     self._username = username
+                    self._announce_host_keys()
                     self._cond.notify_all()
         self._flush()
         if self._username is not None:
@@ -277,9 +404,11 @@ class ServerSideMixin:
             return False
         a = e.args
         kind = e.kind
-        forced = self._user_certificate.force_command if self._user_certificate is not None else None
+        forced = self._forced_command()
         if forced is not None and kind in ("exec", "shell", "subsystem"):
-            self.logger.info("certificate force-command replaces the client's %s request", kind)
+            self.logger.info("a forced command replaces the client's %s request", kind)
+            original = a[0] if kind != "shell" and a else None
+            chan._original_command = original.encode("utf-8") if isinstance(original, str) else original  # type: ignore[attr-defined]
             return bool(self._hook("check_channel_exec_request", False, chan, forced.encode("utf-8")))
         needed = _EXTENSION_FOR.get(kind)
         if needed is not None and not self._certificate_permits(needed):
@@ -315,6 +444,8 @@ class ServerSideMixin:
             if bound is False or bound is None:
                 return False, b""
             return True, (Message().add_int(int(bound)).asbytes() if port == 0 else b"")
+        if e.name == HOSTKEYS_PROVE:
+            return self._prove_host_keys(e.data)
         if e.name == "cancel-tcpip-forward":
             address = m.get_text()
             port = m.get_int()

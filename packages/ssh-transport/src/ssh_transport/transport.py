@@ -87,6 +87,15 @@ def _connect(host: str, port: int) -> socket.socket:
         raise SSHException(f"Unable to connect to {host}: {exc}") from exc
 
 
+def load_moduli(path: str | os.PathLike[str] = "/etc/ssh/moduli") -> dict[int, list[tuple[int, int]]]:
+    """Read and parse the moduli file at ``path`` (``OSError`` if it cannot
+    be read); the parsing is the core's ``protocol.moduli.parse_moduli``."""
+    from .protocol.moduli import parse_moduli
+
+    with open(path, encoding="ascii", errors="replace") as f:
+        return parse_moduli(f.read())
+
+
 def _no_gss(what: str, requested: bool) -> None:
     """GSS-API (Kerberos) is not implemented: accept False, refuse True loudly."""
     if requested:
@@ -378,8 +387,6 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
     @staticmethod
     def load_server_moduli(filename: str | None = None) -> bool:
         """Server: load DH group-exchange primes (``/etc/ssh/moduli`` format)."""
-        from .protocol.moduli import load_moduli
-
         names = [filename] if filename else ["/etc/ssh/moduli", "/usr/local/etc/moduli"]
         for name in names:
             try:
@@ -557,6 +564,13 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
             strict_kex=self.advertise_strict_kex,
             server_sig_algs=self.server_sig_algs,
         )
+        if self._disabled_pubkeys:
+            # the core adds each curve's FIDO (sk-) algorithm: drop those disabled by name too
+            for auth in (core.client_auth, core.server_auth):
+                if auth is not None:
+                    auth.allowed_algorithms = tuple(
+                        a for a in auth.allowed_algorithms if a not in self._disabled_pubkeys
+                    )
         if self._hexdump:
             core.trace = self._trace
         self._core = core

@@ -129,7 +129,11 @@ class DemoServer(ServerInterface):
 
     def check_channel_exec_request(self, channel: Channel, command: bytes) -> bool:
         cmd = command.decode("utf-8", "replace") if isinstance(command, bytes) else command
-        threading.Thread(target=run_exec, args=(channel, cmd), daemon=True).start()
+        env: dict[str, str] = {}
+        original = channel.get_transport().get_original_command(channel)
+        if original is not None:  # a forced command replaced what the client asked for
+            env["SSH_ORIGINAL_COMMAND"] = original.decode("utf-8", "replace")
+        threading.Thread(target=run_exec, args=(channel, cmd, env), daemon=True).start()
         return True
 
     def check_channel_shell_request(self, channel: Channel) -> bool:
@@ -186,6 +190,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="as sshd's TrustedUserCAKeys: user certificates signed by these CA keys (one a line) may log in "
         "when they name the current user as a principal",
+    )
+    parser.add_argument(
+        "--authorized-principals-file",
+        default=None,
+        metavar="PATTERN",
+        help="as sshd's AuthorizedPrincipalsFile (%%u: user, %%h: home): the certificate principals that may "
+        "log in, one a line, with authorized_keys options (command=, from=, no-pty, restrict ...)",
     )
     parser.add_argument(
         "--host-certificate",
@@ -260,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
         host_key.load_certificate(str(args.host_certificate))  # refused unless it certifies this key
     cert_policy = None
     if args.trusted_user_ca_keys is not None:
-        cert_policy = UserCertificatePolicy.from_files(args.trusted_user_ca_keys)
+        cert_policy = UserCertificatePolicy.from_files(args.trusted_user_ca_keys, args.authorized_principals_file)
     if args.hardened:
         try:
             hardened_preferences()  # refuse to start when the preset cannot be offered here

@@ -7,50 +7,93 @@ import os
 import pty
 import struct
 import subprocess
+import sys
 import termios
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 CHUNK = 256 * 1024
+# what an output pump's buffer starts at (it grows to CHUNK for a stream)
+START_CHUNK = 16 * 1024
+# Pipes to and from the command are grown to this (Linux's default is 64 KiB,
+# and an unprivileged process may ask for up to 1 MiB): each read then takes
+# what the command wrote meanwhile, so a fast stream costs fewer wake-ups and
+# system calls on both sides. Where it cannot be set, the default stays.
+PIPE_SIZE = 1024 * 1024
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 def _shell() -> str:
     return os.environ.get("SHELL") or "/bin/sh"
 
 
+def _grow_pipe(fd: int) -> None:
+    """Ask for a ``PIPE_SIZE`` pipe buffer (Linux); elsewhere, or when refused, keep the default."""
+    if sys.platform.startswith("linux"):
+        try:
+            fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:
+            pass
+
+
 def _pump_out(read_fd: int, send: Any) -> None:
-    """Copy a process's output fd to the channel until EOF."""
+    """Copy a process's output fd to the channel until EOF.
+
+    Reads into one reused buffer: ``Channel.sendall`` encrypts what it is
+    given before it returns, so no bytes object is made (and its pages
+    faulted in) per read. The buffer starts small (stderr, interactive
+    output) and grows to ``CHUNK`` when reads fill it (a stream)."""
+    buf = bytearray(START_CHUNK)
+    view = memoryview(buf)
     try:
         while True:
-            data = os.read(read_fd, CHUNK)
-            if not data:
+            n = os.readv(read_fd, [buf])
+            if not n:
                 return
-            send(data)
-    except OSError:
+            send(view[:n])
+            if n == len(buf) < CHUNK:
+                buf = bytearray(min(CHUNK, 4 * n))
+                view = memoryview(buf)
+    except (OSError, EOFError):
         return
 
 
-def _pump_in(channel: Any, sink: IO[bytes]) -> None:
-    """Copy what the client sends into the process's stdin until EOF."""
+def _write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd`` (a pipe may take part of a write)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _pump_in(channel: Any, fd: int) -> None:
+    """Copy what the client sends into the process's stdin until EOF, then
+    close it so the process sees EOF too. If the process stops reading (it
+    exited), stop: the channel's window then stays shut, which bounds what
+    the client can still send."""
     try:
         while True:
             data = channel.recv(CHUNK)
             if not data:
                 break
-            sink.write(data)
-            sink.flush()
-    except (OSError, ValueError):
+            _write_all(fd, data)
+    except (OSError, ValueError, EOFError):
         pass
     finally:
         try:
-            sink.close()
+            os.close(fd)
         except OSError:
             pass
 
 
-def run_exec(channel: Any, command: str) -> None:
-    """Run ``command`` through the user's shell, wired to ``channel``; send its exit status."""
+def run_exec(channel: Any, command: str, env: Mapping[str, str] | None = None) -> None:
+    """Run ``command`` through the user's shell, wired to ``channel``; send its exit status.
+    ``env`` adds to the server's environment (``SSH_ORIGINAL_COMMAND`` ...).
+
+    One thread copies the channel into the command's stdin and one its
+    stderr out; the calling thread copies its stdout, then waits for it to
+    exit and sends the status (as sshd does: after all of its output)."""
     proc = subprocess.Popen(
         [_shell(), "-c", command],
         stdin=subprocess.PIPE,
@@ -58,14 +101,22 @@ def run_exec(channel: Any, command: str) -> None:
         stderr=subprocess.PIPE,
         cwd=str(Path.home()),
         bufsize=0,
+        env=dict(os.environ, **env) if env else None,
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    feeder = threading.Thread(target=_pump_in, args=(channel, proc.stdin), daemon=True)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        _grow_pipe(pipe.fileno())
+    # the feeder owns (and closes) its own descriptor for stdin
+    stdin_fd = os.dup(proc.stdin.fileno())
+    proc.stdin.close()
+    feeder = threading.Thread(target=_pump_in, args=(channel, stdin_fd), daemon=True)
     feeder.start()
     err = threading.Thread(target=_pump_out, args=(proc.stderr.fileno(), channel.sendall_stderr), daemon=True)
     err.start()
     _pump_out(proc.stdout.fileno(), channel.sendall)
     err.join()
+    proc.stdout.close()
+    proc.stderr.close()
     status = proc.wait()
     _finish(channel, status)
 
@@ -111,8 +162,7 @@ def run_shell(channel: Any, pty_info: tuple[str, int, int] | None) -> None:
     )
     os.close(slave)
     channel._demo_resize = lambda w, h: _set_winsize(master, w, h)
-    writer = os.fdopen(os.dup(master), "wb", buffering=0)
-    threading.Thread(target=_pump_in, args=(channel, writer), daemon=True).start()
+    threading.Thread(target=_pump_in, args=(channel, os.dup(master)), daemon=True).start()
     _pump_out(master, channel.sendall)
     os.close(master)
     _finish(channel, proc.wait())

@@ -1,10 +1,17 @@
 """The SSH protocol core: bytes in, events out, no I/O (h11 style).
 
 ``SSHProtocol(role)`` is fed with ``receive_data(bytes)``; ``next_event()``
-returns the next ``events.Event`` (or ``None`` when more bytes are needed or
-the core waits for one of the driver's decisions); ``data_to_send()`` gives
-the bytes to write. Server decisions (``auth_result``, ``accept_channel``,
+returns the next ``events.Event``, or ``None`` when there is none for now:
+``wants`` then says why (``NEED_DATA``: feed more bytes; ``PAUSED``: the
+core waits for one of the driver's decisions and reads nothing until it
+comes; ``CLOSED``: the connection is over). ``data_to_send()`` gives the
+bytes to write. Server decisions (``auth_result``, ``accept_channel``,
 ``channel_request_reply`` ...) go back in as calls.
+
+Public-key signing is the driver's job, so that a slow signer (an agent, a
+security token) never runs inside the core: ``auth_publickey_begin`` returns
+the data to sign, ``auth_publickey_signature`` sends the request with the
+signature (``auth_publickey`` does both with a local key).
 
 Dispatch is a table per role and phase: a message that is not in the table
 for the current state is a protocol error.
@@ -31,7 +38,7 @@ from . import events as ev
 from .connection import ConnectionState
 from .negotiation import AlgorithmPreferences, KexNegotiator, Negotiated, parse_ext_info
 from .packets import PacketReader, PacketWriter
-from .userauth import ClientAuth, ServerAuth
+from .userauth import HOSTBOUND_EXTENSION, ClientAuth, PublicKeySignRequest, ServerAuth
 
 DEFAULT_VERSION = b"SSH-2.0-ssh_transport_0.1.0"
 MAX_VERSION_LINE = 255
@@ -44,6 +51,16 @@ _SEND_DURING_KEX = frozenset({1, 2, 3, 4, 20, 21, *range(30, 50)})
 _U32 = struct.Struct(">I")
 _MSG_DATA = c.MSG_CHANNEL_DATA
 PING_EXTENSION = "ping@openssh.com"
+
+#: ``SSHProtocol.wants`` after ``next_event()`` returned None: more bytes are needed
+NEED_DATA = "need-data"
+#: ... the core waits for a decision (``auth_result``, ``accept_channel``, ...)
+PAUSED = "paused"
+#: ... the connection is over; nothing more will come
+CLOSED = "closed"
+# OpenSSH 9.6+: a client that sends this in its EXT_INFO takes a second
+# EXT_INFO from the server right before USERAUTH_SUCCESS (PROTOCOL 1.9)
+EXT_INFO_IN_AUTH = "ext-info-in-auth@openssh.com"
 
 Handler = Callable[[Any], None]
 
@@ -112,10 +129,15 @@ class SSHProtocol:
         self.phase = "kex1"  # kex1 -> auth -> conn
         self.extensions: dict[str, bytes] = {}
         self._ext_info_next = False
+        #: server: the client's EXT_INFO asked for ext-info-in-auth@openssh.com
+        self.peer_wants_ext_info_in_auth = False
         self._table: dict[int, Handler] = {}
         self._build_tables()
         self._rebuild()
         self._started = False
+        self._wants = NEED_DATA
+        #: client: use publickey-hostbound-v00@openssh.com when the server offers it
+        self.use_hostbound_auth = True
 
     # -- the AuthHost / output interface -----------------------------------
 
@@ -123,6 +145,22 @@ class SSHProtocol:
     def session_id(self) -> bytes | None:
         """H of the first key exchange (None before it completes)."""
         return self.neg.session_id
+
+    @property
+    def initial_host_key_blob(self) -> bytes | None:
+        """The server host key of the first key exchange (ours on a server),
+        the one hostbound auth binds to (None before it completes)."""
+        return self.neg.initial_host_key_blob
+
+    @property
+    def session_binding(self) -> tuple[bytes, bytes, bytes] | None:
+        """(host key blob, session id, host key's signature over the session
+        id) from the first key exchange: what an agent's
+        ``session-bind@openssh.com`` takes. None before the exchange."""
+        neg = self.neg
+        if neg.session_id is None or neg.initial_host_key_blob is None or neg.initial_signature is None:
+            return None
+        return neg.initial_host_key_blob, neg.session_id, neg.initial_signature
 
     def emit(self, event: ev.Event) -> None:
         """Queue an event for ``next_event``."""
@@ -179,6 +217,12 @@ class SSHProtocol:
     def commit_received(self, n: int) -> None:
         """Mark ``n`` bytes written into the last ``reader_buffer`` view as received."""
         self.reader.commit(n)
+
+    def shrink_reader_buffer(self, size: int | None = None) -> bool:
+        """Give back a large receive buffer while no received bytes wait (an
+        idle connection, or one that ended); keeps ``size`` bytes (default: the
+        reader's minimum). False if bytes are buffered."""
+        return self.reader.shrink_buffer() if size is None else self.reader.shrink_buffer(size)
 
     @property
     def negotiated(self) -> Negotiated | None:
@@ -312,8 +356,17 @@ class SSHProtocol:
         sa = self.server_auth
         return (sa is not None and sa.awaiting_decision) or self.conn.awaiting_decision
 
+    @property
+    def wants(self) -> str:
+        """Why the last ``next_event()`` returned None: ``NEED_DATA`` (feed
+        bytes with ``receive_data``), ``PAUSED`` (answer the pending decision
+        first; see ``paused``) or ``CLOSED``. After an event it is
+        ``NEED_DATA`` until the next call says otherwise."""
+        return self._wants
+
     def next_event(self) -> ev.Event | None:
-        """The next event, or None if more data (or a decision) is needed.
+        """The next event, or None if more data (or a decision) is needed;
+        ``wants`` tells the two apart.
 
         Raises ``ProtocolError`` (after queueing a DISCONNECT) when the peer
         breaks the protocol, and ``SSHException`` once the connection is over.
@@ -321,8 +374,10 @@ class SSHProtocol:
         events = self._events
         while not events:
             if self.closed:
+                self._wants = CLOSED
                 return None
             if self.paused:
+                self._wants = PAUSED
                 return None
             try:
                 payload = self.reader.next_payload_view()
@@ -330,6 +385,7 @@ class SSHProtocol:
                     if self.eof:
                         self.closed = True
                         return ev.ConnectionClosed("connection closed by peer")
+                    self._wants = NEED_DATA
                     return None
                 self._handle(payload)
             except ProtocolError as exc:
@@ -338,6 +394,7 @@ class SSHProtocol:
                 raise self._fail(ProtocolError(str(exc))) from exc
             except (ValueError, IndexError, KeyError, TypeError, struct.error, UnicodeError) as exc:
                 raise self._fail(ProtocolError(f"malformed packet: {exc}")) from exc
+        self._wants = NEED_DATA
         return events.popleft()
 
     def _handle(self, payload: bytes | memoryview) -> None:
@@ -502,6 +559,8 @@ class SSHProtocol:
             self.phase = "auth"
             if self.role == "server" and neg.peer_wants_ext_info and self.send_server_sig_algs:
                 self._held.insert(0, self._server_ext_info())
+            elif self.role == "client" and neg.peer_wants_ext_info:
+                self._held.insert(0, self._client_ext_info())
             self._ext_info_next = True
         self._kex_time_stale = True
         self._rebuild()
@@ -526,14 +585,25 @@ class SSHProtocol:
         )
 
     def _server_ext_info(self) -> bytes:
-        m = Message().add_byte(c.MSG_EXT_INFO).add_int(2)
-        m.add_string("server-sig-algs").add_string(",".join(self.server_auth.allowed_algorithms))  # type: ignore[union-attr]
+        sa = self.server_auth
+        assert sa is not None
+        m = Message().add_byte(c.MSG_EXT_INFO).add_int(3 if sa.hostbound else 2)
+        m.add_string("server-sig-algs").add_string(",".join(sa.allowed_algorithms))
+        if sa.hostbound:
+            m.add_string(HOSTBOUND_EXTENSION).add_string("0")
         m.add_string(PING_EXTENSION).add_string("0")
         return m.asbytes()
+
+    def _client_ext_info(self) -> bytes:
+        """The client's EXT_INFO (to a server that sent ext-info-s): we take
+        a second EXT_INFO during authentication."""
+        return Message().add_byte(c.MSG_EXT_INFO).add_int(1).add_string(EXT_INFO_IN_AUTH).add_string("0").asbytes()
 
     def _on_ext_info(self, payload: bytes) -> None:
         ext = parse_ext_info(payload)
         self.extensions.update(ext)
+        if self.role == "server" and EXT_INFO_IN_AUTH in ext:
+            self.peer_wants_ext_info_in_auth = True
         if self.role == "client":
             sigs = ext.get("server-sig-algs")
             if sigs is not None and self.client_auth is not None:
@@ -541,6 +611,8 @@ class SSHProtocol:
                     self.client_auth.server_sig_algs = sigs.decode("ascii").split(",")
                 except UnicodeDecodeError as exc:
                     raise ProtocolError("server-sig-algs is not ASCII") from exc
+            if self.client_auth is not None and self.use_hostbound_auth and self.peer_supports_hostbound:
+                self.client_auth.hostbound_host_key = self.neg.initial_host_key_blob
         self.emit(ev.ExtInfoReceived(ext))
 
     def _on_ext_info_in_auth(self, payload: bytes) -> None:
@@ -575,8 +647,59 @@ class SSHProtocol:
         self._client().request_password(username, password, new_password)
 
     def auth_publickey(self, username: str, key: Any, algorithm: str | None = None) -> None:
-        """Client: send a signed publickey auth request."""
+        """Client: send a signed publickey auth request, signing with ``key``
+        here (a local key; a driver with an agent or token key should use
+        ``auth_publickey_begin``/``auth_publickey_signature`` instead)."""
         self._client().request_publickey(username, key, algorithm)
+
+    def auth_publickey_begin(
+        self, username: str, key: Any, algorithm: str | None = None, *, hostbound: bool | None = None
+    ) -> PublicKeySignRequest:
+        """Client: start a signed publickey request and return what to sign.
+
+        ``key`` is a public key object (``PKey``, agent key, key with a
+        certificate) or a public key blob; ``algorithm`` forces a signature
+        algorithm (default: the best the key and the server's server-sig-algs
+        allow). The request is host-bound (OpenSSH's
+        publickey-hostbound-v00) when the server advertised it, unless
+        ``hostbound`` is False. Sign ``req.data`` with ``req.algorithm``, then
+        call ``auth_publickey_signature`` (or ``auth_publickey_cancel``).
+        Nothing is sent before that.
+        """
+        return self._client().begin_publickey(username, key, algorithm, hostbound)
+
+    def auth_publickey_signature(self, signature: bytes | bytearray | Message) -> None:
+        """Client: send the request begun by ``auth_publickey_begin`` with
+        ``signature`` (the signature blob: string algorithm, string signature)."""
+        self._client().finish_publickey(signature if isinstance(signature, Message) else bytes(signature))
+
+    def auth_publickey_cancel(self) -> None:
+        """Client: forget a request begun by ``auth_publickey_begin`` (the
+        signer failed), so another request may be made."""
+        self._client().cancel_publickey()
+
+    def auth_publickey_query(
+        self, username: str, key: Any, algorithm: str | None = None, *, hostbound: bool | None = None
+    ) -> None:
+        """Client: ask whether ``key`` would be accepted, without signing
+        (RFC 4252 7); ``AuthPublicKeyAccepted`` or ``AuthFailed`` follows."""
+        self._client().request_publickey_query(username, key, algorithm, hostbound)
+
+    def auth_request_service(self) -> None:
+        """Client: ask for the ssh-userauth service now (auth requests also
+        do it). Once ``auth_service_accepted``, the server's EXT_INFO has been
+        seen, so algorithm and method choices made after that are informed."""
+        self._client().request_service()
+
+    @property
+    def auth_service_accepted(self) -> bool:
+        """Client: whether the server accepted the ssh-userauth service."""
+        return self.client_auth is not None and self.client_auth.service_accepted
+
+    @property
+    def peer_supports_hostbound(self) -> bool:
+        """Client: whether the server advertised publickey-hostbound@openssh.com "0"."""
+        return self.extensions.get(HOSTBOUND_EXTENSION) == b"0"
 
     def auth_interactive(self, username: str, submethods: str = "") -> None:
         """Client: start keyboard-interactive auth."""
@@ -597,6 +720,11 @@ class SSHProtocol:
         sa = self.server_auth
         if sa is None:
             raise SSHException("not a server")
+        if result == c.AUTH_SUCCESSFUL and self.peer_wants_ext_info_in_auth and self.send_server_sig_algs:
+            req = sa.pending
+            query = req is not None and req.method == "publickey" and (req.key is None or not req.signed)
+            if (req is not None or sa.pending_info) and not query:
+                self.send(self._server_ext_info())  # right before USERAUTH_SUCCESS (PROTOCOL 1.9)
         try:
             done = sa.result(result, allowed)
         except ProtocolError as exc:

@@ -158,6 +158,9 @@ class AuthRequested(Event):
     whether a signature came with the request and verified; ``key`` is None
     when the core already refused the key, its algorithm or its signature
     (the driver then answers AUTH_FAILED without asking anyone).
+    ``hostbound`` is True for OpenSSH's ``publickey-hostbound-v00@openssh.com``
+    form (reported as method "publickey"): the client bound the request,
+    and its signature, to our host key, which the core has checked.
     """
 
     username: str
@@ -169,6 +172,7 @@ class AuthRequested(Event):
     key: object = field(default=None, hash=False, compare=False)
     signed: bool = False
     submethods: str = ""
+    hostbound: bool = False
 
 
 @dataclass(frozen=True)

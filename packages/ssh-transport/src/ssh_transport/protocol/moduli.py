@@ -3,12 +3,14 @@
 Each useful line reads ``time type tests tries size generator modulus`` where
 ``size`` is the prime's bit length minus one and the modulus is hex. Lines
 that are not tested safe primes, or that disagree with themselves, are skipped.
+
+Only text comes in here: reading the file is the driver's business
+(``ssh_transport.transport.load_moduli``), as the core does no I/O.
 """
 
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 # "type" 2 is a safe prime; bit 0 of "tests" marks a composite.
 _TYPE_SAFE = 2
@@ -44,11 +46,6 @@ def parse_moduli(text: str) -> Moduli:
             bits, generator, prime = parsed
             out.setdefault(bits, []).append((generator, prime))
     return out
-
-
-def load_moduli(path: str | Path = "/etc/ssh/moduli") -> Moduli:
-    """Parse the moduli file at ``path`` (``OSError`` if it cannot be read)."""
-    return parse_moduli(Path(path).read_text(encoding="ascii", errors="replace"))
 
 
 def best_size(sizes: list[int], minimum: int, preferred: int, maximum: int) -> int | None:

@@ -8,9 +8,9 @@ No I/O: ``KexNegotiator`` takes peer payloads and returns payloads to send.
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from secrets import token_bytes
 from typing import Any
 
 from ssh_keys.certs import CERT_SUFFIX, cert_key_type, cert_type_for
@@ -309,6 +309,10 @@ class KexNegotiator:
         self.peer_wants_ext_info = False
         self.kex_count = 0
         self.host_key_blob: bytes | None = None
+        #: the first exchange's host key and its signature over H (the
+        #: session id): what hostbound auth and agent session-bind refer to
+        self.initial_host_key_blob: bytes | None = None
+        self.initial_signature: bytes | None = None
         self.negotiated: Negotiated | None = None
         # per-exchange state
         self.local_kexinit: bytes | None = None
@@ -373,7 +377,7 @@ class KexNegotiator:
         macs = list(self.prefs.digests)
         comp = list(self.prefs.compression)
         init = KexInit(
-            os.urandom(16), kex, self._host_key_algorithms(), ciphers, ciphers, macs, macs, comp, comp, [], [], False
+            token_bytes(16), kex, self._host_key_algorithms(), ciphers, ciphers, macs, macs, comp, comp, [], [], False
         )
         return init.encode()
 
@@ -409,6 +413,8 @@ class KexNegotiator:
                 raise ProtocolError("strict kex: KEXINIT was not the first packet")
             if self.role == "server":
                 self.peer_wants_ext_info = EXT_INFO_CLIENT in peer.kex
+            else:  # a server sending ext-info-s takes our EXT_INFO (RFC 8308 2.1)
+                self.peer_wants_ext_info = EXT_INFO_SERVER in peer.kex
         chosen = negotiate(client, server)
         self.negotiated = chosen
         if peer.first_follows:
@@ -454,6 +460,8 @@ class KexNegotiator:
             self.host_key_blob = kex.host_key_blob
         if self.session_id is None:
             self.session_id = kex.exchange_hash
+            self.initial_host_key_blob = bytes(kex.host_key_blob)
+            self.initial_signature = bytes(kex.signature)
         self._send(bytes([MSG_NEWKEYS]))
         self.newkeys_sent = True
         writer_keys, reader_keys = self._derive(kex)

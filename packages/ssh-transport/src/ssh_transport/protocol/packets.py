@@ -25,9 +25,9 @@ the length field, to max(8, block size).
 from __future__ import annotations
 
 import hmac
-import os
 import struct
 from collections.abc import Callable, Iterable, Sequence
+from secrets import token_bytes
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms
@@ -76,7 +76,7 @@ _ZERO64 = bytes(64)
 _TAG = 16
 _CTR_MASK = 0xFFFFFFFFFFFFFFFF
 
-_urandom = os.urandom
+_urandom = token_bytes  # os.urandom; through secrets, so the core imports no os
 _compare = hmac.compare_digest
 
 
@@ -189,7 +189,7 @@ def _padding(covered: int, block: int) -> int:
 
 
 def _padding_source(block: int = 4096) -> Callable[[int], bytes]:
-    """``take(n)``: ``n`` random bytes for padding, cut from ``os.urandom``
+    """``take(n)``: ``n`` random bytes for padding, cut from ``secrets.token_bytes``
     blocks. One system call per few hundred packets instead of one per
     packet (it was ~15% of the CPU of a bulk upload). Each sealer has its
     own source, so no two packets share padding bytes."""
@@ -758,6 +758,18 @@ class PacketReader:
         if n < 0 or self._end + n > len(self._buf):
             raise ValueError(f"cannot commit {n} bytes")
         self._end += n
+
+    def shrink_buffer(self, size: int = _MIN_BUFFER) -> bool:
+        """Replace a receive buffer larger than ``size`` bytes by one of
+        ``size`` while no bytes are buffered, so that an idle connection does
+        not keep the big buffer a bulk transfer grew; False if bytes are
+        buffered (nothing changes). Views given out before stay valid."""
+        if self._end != self._start:
+            return False
+        self._start = self._end = 0
+        if len(self._buf) > size:
+            self._buf = bytearray(size)
+        return True
 
     def take_buffered(self, n: int | None = None) -> bytes:
         """Remove and return up to ``n`` (default: all) buffered bytes not yet opened.

@@ -7,6 +7,8 @@ Both classes talk to the core through a tiny interface: ``send(payload)``,
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ssh_keys import SKKey, SKSignature, SKSignatureError
@@ -46,6 +48,10 @@ from .negotiation import (
 )
 
 SERVICE_USERAUTH = "ssh-userauth"
+#: OpenSSH's host-bound publickey method (PROTOCOL section 2.5) and the
+#: EXT_INFO name a server advertises it under (value "0")
+HOSTBOUND_METHOD = "publickey-hostbound-v00@openssh.com"
+HOSTBOUND_EXTENSION = "publickey-hostbound@openssh.com"
 SERVICE_CONNECTION = "ssh-connection"
 MAX_PROMPTS = 64
 MAX_NAME = 1024
@@ -94,18 +100,52 @@ def publickey_blob(key: Any) -> tuple[bytes, bool]:
     return bytes(key.asbytes()), is_certificate_algorithm(str(key.get_name()))
 
 
-def signed_data(session_id: bytes, username: str, service: str, algorithm: str, blob: bytes) -> bytes:
-    """The data a publickey request signs (RFC 4252 section 7)."""
+def signed_data(
+    session_id: bytes,
+    username: str,
+    service: str,
+    algorithm: str,
+    blob: bytes,
+    host_key: bytes | None = None,
+) -> bytes:
+    """The data a publickey request signs (RFC 4252 section 7); with
+    ``host_key``, the host-bound form (OpenSSH PROTOCOL 2.5), which also
+    covers the server host key the client saw in the first key exchange."""
     m = Message()
     m.add_string(session_id)
     m.add_byte(MSG_USERAUTH_REQUEST)
     m.add_string(username)
     m.add_string(service)
-    m.add_string("publickey")
+    m.add_string("publickey" if host_key is None else HOSTBOUND_METHOD)
     m.add_boolean(True)
     m.add_string(algorithm)
     m.add_string(blob)
+    if host_key is not None:
+        m.add_string(host_key)
     return m.asbytes()
+
+
+@dataclass(frozen=True)
+class PublicKeySignRequest:
+    """What the driver must sign for a publickey request begun with
+    ``SSHProtocol.auth_publickey_begin``: sign ``data`` with ``algorithm``
+    (e.g. ``key.sign_ssh_data(req.data, req.algorithm)``, outside any lock)
+    and hand the signature blob to ``auth_publickey_signature``."""
+
+    username: str
+    #: the signature algorithm to ask the signer for (``rsa-sha2-512``, ...)
+    algorithm: str
+    #: the algorithm named in the request (a certificate's name for certificates)
+    request_algorithm: str
+    public_blob: bytes
+    data: bytes
+    #: the server host key the request is bound to (None: plain publickey)
+    host_key: bytes | None = None
+
+    @property
+    def method(self) -> str:
+        """The method name on the wire."""
+        return "publickey" if self.host_key is None else HOSTBOUND_METHOD
 
 
 class ClientAuth:
@@ -123,17 +163,27 @@ class ClientAuth:
         self.server_sig_algs: list[str] | None = None
         self._prompt_count = 0
         self._signed = False
+        #: the server host key to bind publickey requests to, set by the core
+        #: when the server advertised publickey-hostbound@openssh.com
+        self.hostbound_host_key: bytes | None = None
+        #: a publickey request waiting for its signature (``begin_publickey``)
+        self.pending_sign: PublicKeySignRequest | None = None
 
-    def _request(self, username: str, method: str, body: Message) -> None:
+    def _check_idle(self) -> None:
         if self.authenticated:
             raise SSHException("already authenticated")
         if self.method is not None:
             raise SSHException(f"an authentication request ({self.method}) is already in progress")
+        if self.pending_sign is not None:
+            raise SSHException("a publickey request is waiting for its signature")
+
+    def _request(self, username: str, method: str, body: Message, wire_method: str | None = None) -> None:
+        self._check_idle()
         m = Message()
         m.add_byte(MSG_USERAUTH_REQUEST)
         m.add_string(username)
         m.add_string(SERVICE_CONNECTION)
-        m.add_string(method)
+        m.add_string(wire_method or method)
         m.add_bytes(body.asbytes())
         self.method = method
         self.username = username
@@ -142,6 +192,12 @@ class ClientAuth:
             self.host.send(m.asbytes())
             return
         self._queued.append(m.asbytes())
+        self.request_service()
+
+    def request_service(self) -> None:
+        """Ask for the ssh-userauth service now (once); a driver may wait for
+        ``ServiceAccepted`` so that the server's EXT_INFO (which comes first)
+        has been seen before it chooses algorithms and methods."""
         if not self.service_requested:
             self.service_requested = True
             self.host.send(bytes([MSG_SERVICE_REQUEST]) + Message().add_string(SERVICE_USERAUTH).asbytes())
@@ -157,24 +213,81 @@ class ClientAuth:
             body.add_string(new_password)
         self._request(username, "password", body)
 
-    def request_publickey(self, username: str, key: Any, algorithm: str | None = None) -> None:
-        """Send a signed "publickey" request with ``key`` (a PKey or agent key)."""
-        if self.host.session_id is None:
+    def _publickey_request(
+        self, username: str, key: Any, algorithm: str | None, hostbound: bool | None
+    ) -> PublicKeySignRequest:
+        session_id = self.host.session_id
+        if session_id is None:
             raise SSHException("no session id: key exchange not done")
+        if isinstance(key, (bytes, bytearray, memoryview)):
+            key = host_key_from_blob(bytes(key))
         sig_alg = signature_algorithm_of(algorithm) if algorithm else None
         sig_alg = sig_alg or signature_algorithm(key, self.server_sig_algs, self.allowed_algorithms)
         blob, certified = publickey_blob(key)
         # a certificate goes out under its certificate algorithm name (the
         # signature inside still names the plain algorithm)
         alg = certificate_algorithm(sig_alg) if certified else sig_alg
-        data = signed_data(self.host.session_id, username, SERVICE_CONNECTION, alg, blob)
-        try:
-            sig = key.sign_ssh_data(data, sig_alg)
-        except TypeError:
-            sig = key.sign_ssh_data(data)
-        body = Message().add_boolean(True).add_string(alg).add_string(blob).add_string(bytes(sig))
-        self._request(username, "publickey", body)
+        host_key = self.hostbound_host_key if hostbound is None or hostbound else None
+        if hostbound and host_key is None:
+            raise SSHException("the server did not offer publickey-hostbound-v00@openssh.com")
+        data = signed_data(session_id, username, SERVICE_CONNECTION, alg, blob, host_key)
+        return PublicKeySignRequest(username, sig_alg, alg, blob, data, host_key)
+
+    def begin_publickey(
+        self, username: str, key: Any, algorithm: str | None = None, hostbound: bool | None = None
+    ) -> PublicKeySignRequest:
+        """First half of a signed publickey request: what to sign. Nothing is
+        sent until ``finish_publickey`` (or ``cancel_publickey``)."""
+        self._check_idle()
+        req = self._publickey_request(username, key, algorithm, hostbound)
+        self.pending_sign = req
+        return req
+
+    def finish_publickey(self, signature: bytes | bytearray | Message) -> None:
+        """Second half: send the request begun with ``begin_publickey``
+        carrying ``signature`` (a signature blob)."""
+        req = self.pending_sign
+        if req is None:
+            raise SSHException("no publickey request is waiting for a signature")
+        self.pending_sign = None
+        body = Message().add_boolean(True).add_string(req.request_algorithm).add_string(req.public_blob)
+        if req.host_key is not None:
+            body.add_string(req.host_key)
+        body.add_string(bytes(signature))
+        self._request(req.username, "publickey", body, req.method)
         self._signed = True
+
+    def cancel_publickey(self) -> None:
+        """Drop a begun publickey request (the signer failed)."""
+        self.pending_sign = None
+
+    def request_publickey_query(
+        self, username: str, key: Any, algorithm: str | None = None, hostbound: bool | None = None
+    ) -> None:
+        """Ask whether ``key`` would be accepted, without a signature (RFC
+        4252 7): ``AuthPublicKeyAccepted`` or ``AuthFailed`` follows."""
+        self._check_idle()
+        req = self._publickey_request(username, key, algorithm, hostbound)
+        body = Message().add_boolean(False).add_string(req.request_algorithm).add_string(req.public_blob)
+        if req.host_key is not None:
+            body.add_string(req.host_key)
+        self._request(username, "publickey", body, req.method)
+
+    def request_publickey(
+        self, username: str, key: Any, algorithm: str | None = None, hostbound: bool | None = None
+    ) -> None:
+        """Send a signed "publickey" request with ``key`` (a PKey or agent
+        key), signing here: both halves in one call."""
+        req = self.begin_publickey(username, key, algorithm, hostbound)
+        try:
+            try:
+                sig = key.sign_ssh_data(req.data, req.algorithm)
+            except TypeError:
+                sig = key.sign_ssh_data(req.data)
+        except BaseException:
+            self.cancel_publickey()
+            raise
+        self.finish_publickey(bytes(sig))
 
     def request_interactive(self, username: str, submethods: str = "") -> None:
         """Start keyboard-interactive authentication (RFC 4256)."""
@@ -247,6 +360,7 @@ class ClientAuth:
                 raise ProtocolError("USERAUTH_PK_OK in reply to a signed request")
             alg = m.get_name()
             blob = m.get_string()
+            self.method = None  # the query is answered: the signed request may follow
             self.host.emit(ev.AuthPublicKeyAccepted(alg, blob))
         elif self.method == "password":
             prompt = m.get_text()
@@ -290,6 +404,8 @@ class ServerAuth:
         self._prompts_sent = -1
         self._banner_sent = False
         self._none_seen = False
+        #: accept publickey-hostbound-v00@openssh.com (advertised in EXT_INFO)
+        self.hostbound = True
 
     @property
     def awaiting_decision(self) -> bool:
@@ -335,20 +451,29 @@ class ServerAuth:
             kwargs["password"] = m.get_text()
             if change:
                 kwargs["new_password"] = m.get_text()
-        elif method == "publickey":
+        elif method == "publickey" or (method == HOSTBOUND_METHOD and self.hostbound):
             signed = m.get_boolean()
             alg = m.get_name()
             blob = m.get_string()
+            host_key = m.get_string() if method == HOSTBOUND_METHOD else None
             sig = m.get_string() if signed else None
-            key = self._check_key(username, alg, blob, sig)
-            kwargs.update(algorithm=alg, key=key, signed=signed and key is not None)
+            key = self._check_key(username, alg, blob, sig, host_key)
+            if host_key is not None and not self._own_host_key(host_key):
+                key = None  # bound to another server: refused, as sshd does
+            method = "publickey"
+            kwargs.update(algorithm=alg, key=key, signed=signed and key is not None, hostbound=host_key is not None)
         elif method == "keyboard-interactive":
             m.get_text()  # language tag, deprecated
             kwargs["submethods"] = m.get_text()
         self.pending = ev.AuthRequested(username, service, method, **kwargs)
         self.host.emit(self.pending)
 
-    def _check_key(self, username: str, alg: str, blob: bytes, sig: bytes | None) -> Any:
+    def _own_host_key(self, host_key: bytes) -> bool:
+        """Whether a hostbound request names the host key of our first key exchange."""
+        ours = getattr(self.host, "initial_host_key_blob", None)
+        return ours is not None and hmac.compare_digest(bytes(ours), bytes(host_key))
+
+    def _check_key(self, username: str, alg: str, blob: bytes, sig: bytes | None, host_key: bytes | None = None) -> Any:
         """The key of a publickey request when it is usable (a known type
         matching ``alg``, an allowed algorithm, a good signature when one
         came), else None. A certificate's CA signature is checked here too;
@@ -373,7 +498,7 @@ class ServerAuth:
         ok = sig_alg in self.allowed_algorithms and key.get_name() == key_type_of(alg)
         if ok and sig is not None:
             assert self.host.session_id is not None
-            data = signed_data(self.host.session_id, username, SERVICE_CONNECTION, alg, blob)
+            data = signed_data(self.host.session_id, username, SERVICE_CONNECTION, alg, blob, host_key)
             sm = Message(sig, strict=True)
             try:
                 ok = sm.get_name() == sig_alg
@@ -436,6 +561,7 @@ class ServerAuth:
         ok = result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL)
         if ok and req is not None and req.method == "publickey" and not req.signed:
             # A query: the key would do (even as one step); the client will now sign.
+            # (PK_OK has the same form for a hostbound query.)
             m = Message().add_byte(60).add_string(req.algorithm).add_string(publickey_blob(req.key)[0])
             self.host.send(m.asbytes())
             return False
@@ -474,7 +600,10 @@ class ServerAuth:
 
 
 __all__ = [
+    "HOSTBOUND_EXTENSION",
+    "HOSTBOUND_METHOD",
     "ClientAuth",
+    "PublicKeySignRequest",
     "publickey_blob",
     "ServerAuth",
     "signature_algorithm",
