@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark this project, paramiko 5.x, AsyncSSH and OpenSSH on one loopback.
 
-    python3 bench/run.py [--size MiB] [--only ours,paramiko,asyncssh,openssh] [--runs N]
+    python3 bench/run.py [--size MiB] [--only ours,ours-aio,paramiko,asyncssh,openssh] [--runs N]
     python3 bench/run.py --quick          # 8 MiB, 1 run, 5 latency runs: a smoke test
 
 Starts a private sshd (fresh ed25519 host and client keys, free loopback
@@ -43,10 +43,12 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from support.sshd import start_sshd  # noqa: E402 - needs the tests folder on sys.path
 
-ALL_CLIENTS = ("ours", "paramiko", "asyncssh", "openssh")
+ALL_CLIENTS = ("ours", "ours-aio", "paramiko", "asyncssh", "openssh")
 DEFAULT_CIPHER = "aes128-gcm@openssh.com"
 DEFAULT_KEX = "curve25519-sha256,curve25519-sha256@libssh.org"
 FALLBACK_CIPHER = "aes128-ctr"
+# the asyncio client of this project runs from the same venv as the threaded one
+VENV_OF = {"ours-aio": "ours"}
 FALLBACK_MACS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-256"]
 
 
@@ -137,7 +139,7 @@ def prepare_clients(names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[s
             info[name] = {"version": _tool_version(["ssh", "-V"]).split(",")[0]}
             continue
         try:
-            python = venvs.ensure(name)
+            python = venvs.ensure(VENV_OF.get(name, name))
         except venvs.VenvError as exc:
             info[name] = {"setup_error": str(exc)}
             print(f"  {name}: venv setup failed: {exc}", flush=True)
@@ -145,6 +147,8 @@ def prepare_clients(names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[s
         module = "asyncssh" if name == "asyncssh" else "paramiko"
         version = venvs.module_version(python, module)
         label = f"{'paramiko API (this project) ' if name == 'ours' else ''}{version}"
+        if name == "ours-aio" and not version.startswith("import "):
+            version = label = f"paramiko.aio (this project) {version}"
         crypto = venvs.module_version(python, "cryptography")
         info[name] = {"version": version, "cryptography": crypto, "python": str(python)}
         if version.startswith("import "):  # still measured: each cell then shows the error

@@ -31,6 +31,7 @@ CLIENT_SCRIPTS = {
     "ours": BENCH / "clients" / "paramiko_client.py",
     "paramiko": BENCH / "clients" / "paramiko_client.py",
     "asyncssh": BENCH / "clients" / "asyncssh_client.py",
+    "ours-aio": BENCH / "clients" / "aio_client.py",
 }
 THROUGHPUT = ("sftp_get", "sftp_put", "chan_up", "chan_down")
 LATENCY_COMMAND = "true"

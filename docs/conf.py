@@ -78,13 +78,17 @@ apicheck_modules = [
     "ssh_transport.admission",
     "ssh_transport.listener",
     "ssh_transport.hardened",
+    "ssh_transport.aio",
     "ssh_sftp",
     "ssh_sftp.handle_quota",
     "ssh_sftp.confined",
     "ssh_sftp.session",
+    "ssh_sftp.operations",
+    "ssh_sftp.aio",
     "ssh_agent",
     "paramiko",
     "paramiko.client",
+    "paramiko.aio",
 ]
 
 # Classes outside any __all__ that public signatures name (protocols for what a
@@ -98,4 +102,6 @@ apicheck_types = [
     "ssh_sftp.limits.SFTPLimits",
     "ssh_sftp.requests.RequestPolicy",
     "ssh_sftp.requests.Request",
+    "ssh_sftp.aio.client.StreamReader",
+    "ssh_sftp.aio.client.StreamWriter",
 ]

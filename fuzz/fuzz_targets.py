@@ -27,6 +27,7 @@ from collections.abc import Callable
 from hashlib import sha256
 from typing import Any
 
+from aio_targets import aio_client, aio_server
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from fuzz_provider import Bytes
 
@@ -589,4 +590,6 @@ TARGETS: dict[str, Target] = {
     "agent_relay": agent_relay,
     "sftp_server": sftp_server,
     "sftp_client": sftp_client,
+    "aio_server": aio_server,
+    "aio_client": aio_client,
 }

@@ -54,6 +54,8 @@ SCOPES: dict[str, list[str]] = {
     "agent_relay": ["ssh_wire", "ssh_agent"],
     "sftp_server": ["ssh_wire", "ssh_sftp"],
     "sftp_client": ["ssh_wire", "ssh_sftp"],
+    "aio_server": ["ssh_wire", "ssh_transport.aio", "ssh_transport.protocol"],
+    "aio_client": ["ssh_wire", "ssh_transport.aio", "ssh_transport.protocol"],
 }
 
 

@@ -18,6 +18,7 @@ from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import nested_parse_with_titles
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -85,8 +86,9 @@ def to_rest(lines: list[str]) -> list[str]:
             out += _table(rows)
             continue
         elif line.startswith("### "):
+            # a sibling of the page's own "-" sections that follow the directive
             title = inline(line[4:])
-            out += [title, "~" * len(title), ""]
+            out += [title, "-" * len(title), ""]
         else:
             out.append(inline(line))
         i += 1
@@ -103,9 +105,9 @@ class ReadmeSection(SphinxDirective):
         self.env.note_dependency(str(README))
         rest = to_rest(section(README.read_text(encoding="utf-8"), self.arguments[0]))
         container = nodes.container()
-        self.state.nested_parse(
-            StringList(rest, source=str(README)), self.content_offset, container
-        )
+        # with titles: the section's "###" subsections become sections
+        lines = StringList(rest, source=str(README))
+        nested_parse_with_titles(self.state, lines, container)
         return list(container.children)
 
 

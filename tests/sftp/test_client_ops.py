@@ -16,6 +16,7 @@ from sftp_helpers import Remote, openssh_server
 
 from ssh_sftp import SFTPAttributes, SFTPClient, SFTPFile
 from ssh_sftp.errors import SFTPError
+from ssh_sftp.session import check_status
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -276,7 +277,7 @@ def test_pipelined_write_error_surfaces(remote: Remote) -> None:
     f.set_pipelined(True)
     f.write(b"x" * 100_000)
     # the server forgets the handle: later writes fail on the server side
-    c._simple(4, "close", f._hstr)  # CMD_CLOSE behind the file's back
+    check_status(*c.session.request(4, f._hstr))  # CMD_CLOSE behind the file's back
     f.write(b"y" * 10)  # pipelined: no error yet
     with pytest.raises(OSError):
         f.stat()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sftp_helpers import OurServer, Remote
 
 from ssh_sftp import LocalSFTPHandle, LocalSFTPServerInterface, SFTPAttributes, SFTPClient, SFTPError, SFTPHandle
+from ssh_sftp.session import check_status
 from ssh_sftp.sftp import CMD_CLOSE, CMD_HANDLE, CMD_OPENDIR, SFTP_OK
 from ssh_sftp.sftp import ssh_string as _string
 
@@ -217,7 +218,7 @@ def test_open_directory_listings_are_bounded(tmp_path: Path) -> None:
         with pytest.raises(OSError, match="Too many directory entries"):
             c.listdir("/")
         handle = first[1].get_string()
-        c._simple(CMD_CLOSE, "/", _string(handle))
+        check_status(*c.session.request(CMD_CLOSE, _string(handle)))
         assert len(c.listdir("/")) == 30
     finally:
         c.close()

@@ -16,35 +16,20 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from ssh_wire import Message
 
+from . import operations as ops
 from .attributes import SFTPAttributes
 from .errors import SFTPError, SFTPOSError, status_to_exception
 from .file import SFTPFile
 from .limits import SFTPLimits
 from .session import RequestSession, check_status, expect_reply, parse_status
 from .sftp import (
-    CMD_ATTRS,
-    CMD_EXTENDED,
-    CMD_EXTENDED_REPLY,
-    CMD_HANDLE,
-    CMD_LSTAT,
-    CMD_MKDIR,
     CMD_NAME,
-    CMD_OPEN,
-    CMD_OPENDIR,
     CMD_READDIR,
-    CMD_READLINK,
-    CMD_REALPATH,
-    CMD_REMOVE,
-    CMD_RENAME,
-    CMD_RMDIR,
-    CMD_SETSTAT,
-    CMD_STAT,
     CMD_STATUS,
-    CMD_SYMLINK,
     EXT_COPY_DATA,
     EXT_EXPAND_PATH,
     EXT_HARDLINK,
@@ -54,16 +39,7 @@ from .sftp import (
     EXT_POSIX_RENAME,
     EXT_STATVFS,
     EXT_USERS_GROUPS_BY_ID,
-    MAX_REQUEST_SIZE,
     SFTP_EOF,
-    SFTP_FLAG_APPEND,
-    SFTP_FLAG_CREATE,
-    SFTP_FLAG_EXCL,
-    SFTP_FLAG_READ,
-    SFTP_FLAG_TRUNC,
-    SFTP_FLAG_WRITE,
-    U32,
-    U64,
     BaseSFTP,
     path_str,
     ssh_string,
@@ -74,10 +50,12 @@ from .tree import WalkEntry, glob, makedirs, rmtree, walk
 
 __all__ = ["SFTP", "SFTPClient"]
 
+_T = TypeVar("_T")
+
 Callback = Callable[[int, int], object]
 
 # Without limits@openssh.com, every server accepts 32 KiB reads and writes.
-DEFAULT_REQUEST_SIZE = 32768
+DEFAULT_REQUEST_SIZE = ops.DEFAULT_REQUEST_SIZE
 
 
 class SFTPClient(BaseSFTP):
@@ -148,26 +126,16 @@ class SFTPClient(BaseSFTP):
 
     def _ask_limits(self) -> None:
         """Size our requests from the server's limits@openssh.com reply."""
-        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_LIMITS))
-        if t != CMD_EXTENDED_REPLY:
-            self._convert_status(t, msg)
-            return
-        _max_packet = msg.get_int64()
-        max_read = msg.get_int64()
-        max_write = msg.get_int64()
-        handles = msg.get_int64()
-        if max_read:
-            self.max_read_size = max(1024, min(max_read, MAX_REQUEST_SIZE))
-        if max_write:
-            self.max_write_size = max(1024, min(max_write, MAX_REQUEST_SIZE))
-        if _max_packet:
-            cap = max(1024, _max_packet - 1024)
-            self.max_read_size = min(self.max_read_size, cap)
-            self.max_write_size = min(self.max_write_size, cap)
-        self.max_open_handles = handles or None
-        self.limits_announced = bool(max_read or max_write or _max_packet)
+        sizes = self._call(ops.request_sizes())
+        self.max_read_size, self.max_write_size = sizes.max_read, sizes.max_write
+        self.max_open_handles = sizes.max_handles
+        self.limits_announced = sizes.announced
 
     # -- requests --------------------------------------------------------------
+
+    def _call(self, call: ops.Call[_T]) -> _T:
+        """Send one operation's request and read its reply."""
+        return call.parse(*self.session.request(call.type, *call.parts))
 
     def _request(self, t: int, *parts: bytes | bytearray | memoryview) -> tuple[int, Message]:
         """Send a request and block for its reply (paramiko's name; the
@@ -186,11 +154,6 @@ class SFTPClient(BaseSFTP):
         """Raise ``OSError(EOPNOTSUPP)`` unless the server offers extension ``name``."""
         if name not in self.server_extensions:
             raise OSError(errno.EOPNOTSUPP, f"server does not support {name}")
-
-    def _simple(self, t: int, filename: str, *parts: bytes) -> None:
-        """Send a request whose answer is just a status; raise on failure."""
-        rt, msg = self._request(t, *parts)
-        self._convert_status(rt, msg, filename)
 
     # -- session -----------------------------------------------------------------
 
@@ -211,12 +174,7 @@ class SFTPClient(BaseSFTP):
     def remote_path(self, path: str | bytes) -> str:
         """``path`` as sent to the server: a relative path is joined with the
         working directory ``chdir`` set (SFTP itself has none)."""
-        p = path_str(path) if isinstance(path, bytes) else path
-        if self._cwd is None or p.startswith("/"):
-            return p
-        if self._cwd == "/":
-            return "/" + p
-        return self._cwd + "/" + p
+        return ops.join_cwd(self._cwd, path)
 
     def chdir(self, path: str | bytes | None = None) -> None:
         """Change the working directory of this session (emulated: SFTP has
@@ -238,12 +196,7 @@ class SFTPClient(BaseSFTP):
     def normalize(self, path: str | bytes) -> str:
         """The server's canonical absolute form of ``path`` ("." gives the
         directory the session starts in)."""
-        p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_REALPATH, ssh_string(p))
-        msg = self._expect(t, msg, CMD_NAME, p)
-        if msg.get_int() != 1:
-            raise SFTPError("Realpath returned more than one result")
-        return path_str(msg.get_string())
+        return self._call(ops.realpath(self.remote_path(path)))
 
     # -- directories -------------------------------------------------------------
 
@@ -260,10 +213,8 @@ class SFTPClient(BaseSFTP):
         """Like ``listdir_attr`` but yields entries as the server sends them,
         with up to ``read_aheads`` READDIR requests in flight (servers answer
         requests on one handle in order, so batches arrive in sequence)."""
-        p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_OPENDIR, ssh_string(p))
-        handle = self._expect(t, msg, CMD_HANDLE, p).get_string()
-        hstr = ssh_string(handle)
+        p = self.remote_path(path)
+        hstr = ssh_string(self._call(ops.opendir(p)))
         pending: deque[int] = deque()
         since = time.monotonic()
         try:
@@ -278,7 +229,7 @@ class SFTPClient(BaseSFTP):
                     raise status_to_exception(code, text, p)
                 msg = self._expect(rt, Message(data, strict=True), CMD_NAME, p)
                 pending.append(self.session.send(None, CMD_READDIR, hstr))
-                for attr in _parse_names(msg):
+                for attr in ops.parse_names(msg):
                     if attr.filename not in (".", ".."):
                         yield attr
                         since = time.monotonic()  # the caller's time is not the server's
@@ -291,15 +242,11 @@ class SFTPClient(BaseSFTP):
     def mkdir(self, path: str | bytes, mode: int = 0o777) -> None:
         """Create directory ``path`` with permission bits ``mode`` (the
         server applies its umask)."""
-        p = self._adjust_cwd(path)
-        attr = SFTPAttributes()
-        attr.st_mode = mode
-        self._simple(CMD_MKDIR, p, ssh_string(p), attr.asbytes())
+        self._call(ops.mkdir(self.remote_path(path), mode))
 
     def rmdir(self, path: str | bytes) -> None:
         """Remove the empty directory ``path``."""
-        p = self._adjust_cwd(path)
-        self._simple(CMD_RMDIR, p, ssh_string(p))
+        self._call(ops.rmdir(self.remote_path(path)))
 
     def makedirs(self, path: str | bytes, mode: int = 0o777, exist_ok: bool = False) -> None:
         """Create directory ``path`` and any missing parent, like
@@ -336,22 +283,8 @@ class SFTPClient(BaseSFTP):
         for update, 'b' for binary lines and 'U' for universal newlines.
         ``bufsize`` is as for ``open``: 0 unbuffered, 1 line-buffered, N a
         buffer of N bytes (negative: the default, unbuffered)."""
-        p = self._adjust_cwd(filename)
-        pflags = 0
-        if "r" in mode or "+" in mode:
-            pflags |= SFTP_FLAG_READ
-        if "w" in mode or "+" in mode or "a" in mode or "x" in mode:
-            pflags |= SFTP_FLAG_WRITE
-        if "w" in mode:
-            pflags |= SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC
-        if "a" in mode:
-            pflags |= SFTP_FLAG_CREATE | SFTP_FLAG_APPEND
-        if "x" in mode:
-            pflags |= SFTP_FLAG_CREATE | SFTP_FLAG_EXCL
-        if not pflags & (SFTP_FLAG_READ | SFTP_FLAG_WRITE):
-            raise ValueError(f"invalid mode {mode!r}")
-        t, msg = self._request(CMD_OPEN, ssh_string(p), U32.pack(pflags), SFTPAttributes().asbytes())
-        handle = self._expect(t, msg, CMD_HANDLE, p).get_string()
+        p = self.remote_path(filename)
+        handle = self._call(ops.open_file(p, mode))
         return SFTPFile(self, handle, mode, bufsize, name=p)
 
     # paramiko 1.5 name
@@ -359,40 +292,34 @@ class SFTPClient(BaseSFTP):
 
     def remove(self, path: str | bytes) -> None:
         """Delete the file ``path`` (not a directory)."""
-        p = self._adjust_cwd(path)
-        self._simple(CMD_REMOVE, p, ssh_string(p))
+        self._call(ops.remove(self.remote_path(path)))
 
     unlink = remove
 
     def rename(self, oldpath: str | bytes, newpath: str | bytes) -> None:
         """Rename ``oldpath`` to ``newpath`` (SFTP v3 rename: most servers
         refuse if ``newpath`` exists; see ``posix_rename``)."""
-        old = self._adjust_cwd(oldpath)
-        new = self._adjust_cwd(newpath)
-        self._simple(CMD_RENAME, old, ssh_string(old), ssh_string(new))
+        self._call(ops.rename(self.remote_path(oldpath), self.remote_path(newpath)))
 
     def posix_rename(self, oldpath: str | bytes, newpath: str | bytes) -> None:
         """Rename with POSIX semantics (replacing ``newpath``), through the
         posix-rename@openssh.com extension."""
-        old = self._adjust_cwd(oldpath)
-        new = self._adjust_cwd(newpath)
+        old, new = self.remote_path(oldpath), self.remote_path(newpath)
         self.require_extension(EXT_POSIX_RENAME)
-        self._simple(CMD_EXTENDED, old, ssh_string(EXT_POSIX_RENAME), ssh_string(old), ssh_string(new))
+        self._call(ops.posix_rename(old, new))
 
     def hardlink(self, oldpath: str | bytes, newpath: str | bytes) -> None:
         """Create a hard link ``newpath`` to ``oldpath`` (hardlink@openssh.com)."""
-        old = self._adjust_cwd(oldpath)
-        new = self._adjust_cwd(newpath)
+        old, new = self.remote_path(oldpath), self.remote_path(newpath)
         self.require_extension(EXT_HARDLINK)
-        self._simple(CMD_EXTENDED, new, ssh_string(EXT_HARDLINK), ssh_string(old), ssh_string(new))
+        self._call(ops.hardlink(old, new))
 
     def statvfs(self, path: str | bytes) -> SFTPStatVFS:
         """File-system statistics for ``path`` (statvfs@openssh.com), with
         the fields of ``os.statvfs`` results."""
-        p = self._adjust_cwd(path)
+        p = self.remote_path(path)
         self.require_extension(EXT_STATVFS)
-        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_STATVFS), ssh_string(p))
-        return SFTPStatVFS._from_msg(self._expect(t, msg, CMD_EXTENDED_REPLY, p))
+        return self._call(ops.statvfs(p))
 
     # -- OpenSSH extensions (each raises OSError(EOPNOTSUPP) if the server lacks it) --
 
@@ -400,46 +327,34 @@ class SFTPClient(BaseSFTP):
         """The server's limits (limits@openssh.com): longest packet, READ
         and WRITE, and open handles (0 where it sets none)."""
         self.require_extension(EXT_LIMITS)
-        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_LIMITS))
-        return SFTPLimits._from_msg(self._expect(t, msg, CMD_EXTENDED_REPLY))
+        return self._call(ops.limits())
 
     def lsetstat(self, path: str | bytes, attr: SFTPAttributes) -> None:
         """Set the fields of ``attr`` on ``path`` itself, not following a
         symbolic link (lsetstat@openssh.com; a size is not allowed)."""
-        p = self._adjust_cwd(path)
+        p = self.remote_path(path)
         self.require_extension(EXT_LSETSTAT)
-        self._simple(CMD_EXTENDED, p, ssh_string(EXT_LSETSTAT), ssh_string(p), attr.asbytes())
+        self._call(ops.lsetstat(p, attr))
 
     def expand_path(self, path: str | bytes) -> str:
         """``path`` made absolute by the server with "~", "~/..." and
         "~user/..." expanded (expand-path@openssh.com)."""
-        p = self._adjust_cwd(path) if not _starts_with_tilde(path) else _as_str(path)
+        p = self.remote_path(path) if not _starts_with_tilde(path) else _as_str(path)
         self.require_extension(EXT_EXPAND_PATH)
-        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_EXPAND_PATH), ssh_string(p))
-        return self._one_name(t, msg, p)
+        return self._call(ops.expand_path(p))
 
     def home_directory(self, username: str = "") -> str:
         """The home directory of ``username`` on the server ("" for the user
         logged in), through the home-directory extension."""
         self.require_extension(EXT_HOME_DIRECTORY)
-        t, msg = self._request(CMD_EXTENDED, ssh_string(EXT_HOME_DIRECTORY), ssh_string(username))
-        return self._one_name(t, msg, username)
+        return self._call(ops.home_directory(username))
 
     def users_groups_by_id(self, uids: Iterable[int], gids: Iterable[int]) -> tuple[list[str], list[str]]:
         """The server's user names for ``uids`` and group names for
         ``gids``, in order, "" where it knows none
         (users-groups-by-id@openssh.com)."""
-        uid_list, gid_list = list(uids), list(gids)
         self.require_extension(EXT_USERS_GROUPS_BY_ID)
-        packed_uids = b"".join(U32.pack(u) for u in uid_list)
-        packed_gids = b"".join(U32.pack(g) for g in gid_list)
-        t, msg = self._request(
-            CMD_EXTENDED, ssh_string(EXT_USERS_GROUPS_BY_ID), ssh_string(packed_uids), ssh_string(packed_gids)
-        )
-        msg = self._expect(t, msg, CMD_EXTENDED_REPLY)
-        users = _names_in(msg.get_string(), len(uid_list))
-        groups = _names_in(msg.get_string(), len(gid_list))
-        return users, groups
+        return self._call(ops.users_groups_by_id(uids, gids))
 
     def copy_data(
         self, source: SFTPFile, dest: SFTPFile, offset: int = 0, length: int = 0, dest_offset: int = 0
@@ -450,16 +365,7 @@ class SFTPClient(BaseSFTP):
         must be different files; ``dest`` is flushed first."""
         self.require_extension(EXT_COPY_DATA)
         dest.flush()
-        t, msg = self._request(
-            CMD_EXTENDED,
-            ssh_string(EXT_COPY_DATA),
-            ssh_string(source.handle),
-            U64.pack(offset),
-            U64.pack(length),
-            ssh_string(dest.handle),
-            U64.pack(dest_offset),
-        )
-        self._convert_status(t, msg)
+        self._call(ops.copy_data(source.handle, offset, length, dest.handle, dest_offset))
 
     def remote_copy(self, source: str | bytes, dest: str | bytes) -> None:
         """Copy file ``source`` to ``dest`` on the server (created or
@@ -472,78 +378,45 @@ class SFTPClient(BaseSFTP):
                 self.chmod(dest, mode & 0o7777)
             self.copy_data(src, dst)
 
-    def _one_name(self, t: int, msg: Message, path: str) -> str:
-        """The single path of a NAME reply (or raise its status)."""
-        msg = self._expect(t, msg, CMD_NAME, path)
-        if msg.get_int() != 1:
-            raise SFTPError("expected exactly one name in the reply")
-        return path_str(msg.get_string())
-
     def stat(self, path: str | bytes) -> SFTPAttributes:
         """The attributes of ``path``, following symbolic links."""
-        p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_STAT, ssh_string(p))
-        return SFTPAttributes._from_msg(self._expect(t, msg, CMD_ATTRS, p))
+        return self._call(ops.stat(self.remote_path(path)))
 
     def lstat(self, path: str | bytes) -> SFTPAttributes:
         """The attributes of ``path`` itself (a link is not followed)."""
-        p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_LSTAT, ssh_string(p))
-        return SFTPAttributes._from_msg(self._expect(t, msg, CMD_ATTRS, p))
+        return self._call(ops.lstat(self.remote_path(path)))
 
     def symlink(self, source: str | bytes, dest: str | bytes) -> None:
         """Create a symbolic link ``dest`` pointing at ``source`` (``source``
         is stored as given; only ``dest`` is relative to the cwd)."""
-        d = self._adjust_cwd(dest)
         src = path_str(source) if isinstance(source, bytes) else source
-        # OpenSSH (and thus everyone) sends the target first.
-        self._simple(CMD_SYMLINK, d, ssh_string(src), ssh_string(d))
+        self._call(ops.symlink(src, self.remote_path(dest)))
 
     def readlink(self, path: str | bytes) -> str | None:
         """The target of symbolic link ``path``; None if the server names
         no target."""
-        p = self._adjust_cwd(path)
-        t, msg = self._request(CMD_READLINK, ssh_string(p))
-        msg = self._expect(t, msg, CMD_NAME, p)
-        count = msg.get_int()
-        if count == 0:
-            return None
-        if count != 1:
-            raise SFTPError(f"Readlink returned {count} results")
-        return path_str(msg.get_string())
+        return self._call(ops.readlink(self.remote_path(path)))
 
     def _setstat(self, path: str | bytes, attr: SFTPAttributes) -> None:
         """SETSTAT ``path`` to the fields of ``attr`` that are set."""
-        p = self._adjust_cwd(path)
-        self._simple(CMD_SETSTAT, p, ssh_string(p), attr.asbytes())
+        self._call(ops.setstat(self.remote_path(path), attr))
 
     def chmod(self, path: str | bytes, mode: int) -> None:
         """Change the permission bits of ``path``, like ``os.chmod``."""
-        attr = SFTPAttributes()
-        attr.st_mode = mode
-        self._setstat(path, attr)
+        self._setstat(path, ops.mode_attr(mode))
 
     def chown(self, path: str | bytes, uid: int, gid: int) -> None:
         """Change the owner and group of ``path`` (both must be given)."""
-        attr = SFTPAttributes()
-        attr.st_uid, attr.st_gid = uid, gid
-        self._setstat(path, attr)
+        self._setstat(path, ops.owner_attr(uid, gid))
 
     def utime(self, path: str | bytes, times: tuple[float, float] | None) -> None:
         """Set the access and modification times of ``path`` to ``times``
         ``(atime, mtime)``, or to now if None (whole seconds on the wire)."""
-        if times is None:
-            now = time.time()
-            times = (now, now)
-        attr = SFTPAttributes()
-        attr.st_atime, attr.st_mtime = times
-        self._setstat(path, attr)
+        self._setstat(path, ops.times_attr(times))
 
     def truncate(self, path: str | bytes, size: int) -> None:
         """Cut (or extend with zeros) file ``path`` to ``size`` bytes."""
-        attr = SFTPAttributes()
-        attr.st_size = size
-        self._setstat(path, attr)
+        self._setstat(path, ops.size_attr(size))
 
     # -- whole-file transfers -------------------------------------------------------
 
@@ -695,19 +568,6 @@ def _text(path: str | bytes) -> str:
     return path_str(path) if isinstance(path, bytes) else path
 
 
-def _parse_names(msg: Message) -> Iterable[SFTPAttributes]:
-    """The entries of a NAME reply, each as ``SFTPAttributes``."""
-    count = msg.get_int()
-    if count > msg.remaining() // 12 + 1:
-        raise SFTPError(f"NAME reply claims {count} entries")
-    out = []
-    for _ in range(count):
-        filename = path_str(msg.get_string())
-        longname = path_str(msg.get_string())
-        out.append(SFTPAttributes._from_msg(msg, filename, longname))
-    return out
-
-
 def _as_str(path: str | bytes) -> str:
     """A path as ``str``."""
     return path_str(path) if isinstance(path, bytes) else path
@@ -716,12 +576,3 @@ def _as_str(path: str | bytes) -> str:
 def _starts_with_tilde(path: str | bytes) -> bool:
     """Whether ``path`` is a "~" path (left for the server to expand)."""
     return _as_str(path).startswith("~")
-
-
-def _names_in(blob: bytes, count: int) -> list[str]:
-    """``count`` SSH strings packed in ``blob``, as text."""
-    msg = Message(blob, strict=True)
-    names = [msg.get_string().decode("utf-8", "replace") for _ in range(count)]
-    if msg.remaining():
-        raise SFTPError("users-groups-by-id reply has more names than asked for")
-    return names
