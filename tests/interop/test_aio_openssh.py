@@ -182,8 +182,9 @@ def test_200_sessions_and_20_connections(sshd: SSHD) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cipher", ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com"])
-def test_64mib_each_way_with_rekeys(sshd: SSHD, tmp_path: Path, cipher: str) -> None:
-    size = 64 * 1024 * 1024
+def test_256mib_each_way_with_rekeys(sshd: SSHD, tmp_path: Path, cipher: str) -> None:
+    size = 256 * 1024 * 1024
+    every = 32 << 20  # rekey every 32 MiB: 16 rekeys each way
     src = tmp_path / "src.bin"
     with open(src, "wb") as f:
         for _ in range(size // (1 << 20)):
@@ -192,7 +193,7 @@ def test_64mib_each_way_with_rekeys(sshd: SSHD, tmp_path: Path, cipher: str) -> 
     dst = tmp_path / "dst.bin"
 
     async def main() -> None:
-        async with connect(sshd, disabled_algorithms=only("ciphers", cipher), rekey_bytes=8 << 20) as conn:
+        async with connect(sshd, disabled_algorithms=only("ciphers", cipher), rekey_bytes=every) as conn:
             proc = await conn.create_process(f"cat > {dst}")
             with open(src, "rb") as f:
                 while block := f.read(1 << 20):
@@ -208,7 +209,7 @@ def test_64mib_each_way_with_rekeys(sshd: SSHD, tmp_path: Path, cipher: str) -> 
                 got += len(chunk)
             assert await proc.wait(timeout=60) == 0
             assert got == size and h.hexdigest() == want
-            assert conn.kex_count >= 1 + 2 * size // (8 << 20) - 2  # rekeyed all along
+            assert conn.kex_count >= 1 + 2 * size // every - 2  # rekeyed all along
 
     arun(main(), 170)
     assert hashlib.sha256(dst.read_bytes()).hexdigest() == want
