@@ -75,6 +75,7 @@ apicheck_modules = [
     "ssh_transport.auth_strategy",
     "ssh_transport.packetizer",
     "ssh_transport.cert_policy",
+    "ssh_transport.server_policy",
     "ssh_transport.admission",
     "ssh_transport.listener",
     "ssh_transport.hardened",

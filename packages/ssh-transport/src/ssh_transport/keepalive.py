@@ -21,6 +21,56 @@ if TYPE_CHECKING:
     from .protocol.core import SSHProtocol
 
 
+#: the global request a keepalive probe sends (OpenSSH's own name; any
+#: answer, even a refusal, proves the peer alive)
+PROBE_REQUEST = "keepalive@openssh.com"
+
+
+class KeepaliveWatch:
+    """The keepalive decision, without I/O or clock of its own (shared by
+    the threaded transport and the asyncio connections): given the time,
+    the core's received-packet count and whether the session is up, say
+    whether to wait (and how long), probe the peer, or give it up.
+
+    Any packet received counts as an answer; it is seen through the core's
+    packet count, so the reader's hot path does no keepalive bookkeeping.
+    """
+
+    WAIT = "wait"
+    PROBE = "probe"
+    LOST = "lost"
+
+    def __init__(self, now: float) -> None:
+        self.seen = -1  # the core's packet count when last looked at
+        self.looked = now  # when that was
+        self.quiet_since = now  # nothing has been received since (at the latest)
+        self.missed = 0  # probes sent since then
+
+    def step(self, now: float, interval: float, limit: int, packets_in: int, ready: bool) -> tuple[str, float]:
+        """(``WAIT``, seconds), (``PROBE``, 0) or (``LOST``, 0) for a peer
+        that must answer within ``interval`` and may miss ``limit`` probes
+        in a row; a ``PROBE`` counts as sent."""
+        if not ready:
+            self.seen, self.quiet_since, self.missed = packets_in, now, 0
+        elif packets_in != self.seen:
+            # The peer spoke since we last looked (a quarter of an interval
+            # ago at most): count the quiet from then, so that an idle live
+            # peer is probed every interval.
+            self.seen, self.quiet_since, self.missed = packets_in, self.looked, 0
+        self.looked = now
+        due = self.quiet_since + interval * (self.missed + 1)
+        if now < due:
+            return self.WAIT, min(due - now, interval / 4)
+        if self.missed >= limit:
+            return self.LOST, 0.0
+        self.missed += 1
+        return self.PROBE, 0.0
+
+    def lost_reason(self, interval: float) -> str:
+        """Why the session is being dropped (for the waiters' exception)."""
+        return f"peer stopped answering keepalives: {self.missed} unanswered, {interval:g} s apart"
+
+
 class KeepaliveMixin:
     """``set_keepalive`` and the keepalive thread."""
 
@@ -82,10 +132,7 @@ class KeepaliveMixin:
         too many probes in a row went unanswered. Any packet received counts
         as an answer; it is seen through the core's packet count, so the
         reader's hot path does no keepalive bookkeeping at all."""
-        seen = -1  # the core's packet count when last looked at
-        looked = time.monotonic()  # when that was
-        quiet_since = looked  # nothing has been received since (at the latest)
-        missed = 0  # probes sent since then
+        watch = KeepaliveWatch(time.monotonic())
         lost: SSHException | None = None
         while True:
             with self._lock:
@@ -107,30 +154,18 @@ class KeepaliveMixin:
                         core.global_request("keepalive@lag.net", False)
                     self._last_sent = now
                 else:
-                    count = core.packets_in
-                    if not ready:
-                        seen, quiet_since, missed = count, now, 0
-                    elif count != seen:
-                        # The peer spoke since we last looked (a quarter of an
-                        # interval ago at most): count the quiet from then, so
-                        # that an idle live peer is probed every interval.
-                        seen, quiet_since, missed = count, looked, 0
-                    looked = now
-                    due = quiet_since + interval * (missed + 1)
-                    if now < due:
-                        self._keepalive_cond.wait(min(due - now, interval / 4))
+                    action, wait = watch.step(now, interval, limit, core.packets_in, ready)
+                    if action == KeepaliveWatch.WAIT:
+                        self._keepalive_cond.wait(wait)
                         continue
-                    if missed >= limit:
-                        lost = SSHException(
-                            f"peer stopped answering keepalives: {missed} unanswered, {interval:g} s apart"
-                        )
+                    if action == KeepaliveWatch.LOST:
+                        lost = SSHException(watch.lost_reason(interval))
                         self._peer_lost = lost
                         self._keepalive_thread = None
                     else:
                         # OpenSSH answers it with REQUEST_FAILURE; a slot keeps replies in order
-                        core.global_request("keepalive@openssh.com", True)
+                        core.global_request(PROBE_REQUEST, True)
                         self._global_replies.append([None])
-                        missed += 1
             if lost is not None:
                 self.logger.info("%s; closing the session", lost)
                 # no DISCONNECT: nobody reads it, and writing could block
@@ -141,4 +176,4 @@ class KeepaliveMixin:
             self._flush(time.monotonic())
 
 
-__all__ = ["KeepaliveMixin"]
+__all__ = ["PROBE_REQUEST", "KeepaliveMixin", "KeepaliveWatch"]

@@ -12,63 +12,45 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ssh_keys import Certificate, SKKey, SKSignature
-from ssh_wire import Message, SSHException
+from ssh_keys import Certificate, SKSignature
+from ssh_wire import Message
 
-from .cert_policy import PrincipalLine, UserCertificatePolicy
+from .cert_policy import PrincipalLine
 from .channel import Channel
 from .protocol import events as ev
 from .protocol.constants import (
     AUTH_FAILED,
-    AUTH_PARTIALLY_SUCCESSFUL,
     AUTH_SUCCESSFUL,
     OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
     OPEN_FAILED_UNKNOWN_CHANNEL_TYPE,
     OPEN_SUCCEEDED,
 )
-from .protocol.negotiation import has_certificate, key_type_of, signature_algorithm_of
-from .server import InteractiveQuery, ServerInterface, security_key_refusal
+from .server import InteractiveQuery, ServerInterface
+from .server_policy import (
+    HOSTKEYS_ANNOUNCE,
+    HOSTKEYS_PROVE,
+    PERMIT_PORT_FORWARDING,
+    ServerPolicy,
+    host_key_proof_data,
+    host_keys_announcement,
+    original_command,
+    plain_host_keys,
+    prove_host_keys,
+    read_key_blobs,
+)
 
 if TYPE_CHECKING:
     from .protocol.core import SSHProtocol
 
-
-PERMIT_PORT_FORWARDING = "permit-port-forwarding"
-#: OpenSSH's host key rotation (PROTOCOL 2.5): after a login the server
-#: announces all its host keys; a client may ask it to prove it holds them
-HOSTKEYS_ANNOUNCE = "hostkeys-00@openssh.com"
-HOSTKEYS_PROVE = "hostkeys-prove-00@openssh.com"
-# the certificate extension each channel request needs (PROTOCOL.certkeys)
-_EXTENSION_FOR = {
-    "pty-req": "permit-pty",
-    "x11-req": "permit-X11-forwarding",
-    "auth-agent-req@openssh.com": "permit-agent-forwarding",
-}
-
-
-def host_key_proof_data(session_id: bytes, key_blob: bytes) -> bytes:
-    """What a server signs with a host key to answer ``hostkeys-prove-00``:
-    the request name, the session id and the key blob (PROTOCOL 2.5), so a
-    proof is bound to this session and this key."""
-    return Message().add_string(HOSTKEYS_PROVE).add_string(session_id).add_string(key_blob).asbytes()
-
-
-def read_key_blobs(data: bytes) -> list[bytes]:
-    """The strings of a ``hostkeys-00`` / ``hostkeys-prove-00`` body (one
-    key blob or signature each, to its end); ``SSHException`` when malformed."""
-    m = Message(data, strict=True)
-    blobs: list[bytes] = []
-    while m.remaining():
-        blobs.append(m.get_string())
-    return blobs
-
-
-def _certificate_of(key: Any) -> Certificate | None:
-    """The certificate attached to a request's key (already checked by the
-    core: parsed, CA signature verified), or None."""
-    if key is None or not has_certificate(key):
-        return None
-    return Certificate.from_key(key, verify=False)
+# re-exported: they used to live here (the policy is shared with the asyncio server)
+__all__ = [
+    "HOSTKEYS_ANNOUNCE",
+    "HOSTKEYS_PROVE",
+    "PERMIT_PORT_FORWARDING",
+    "ServerSideMixin",
+    "host_key_proof_data",
+    "read_key_blobs",
+]
 
 
 class ServerSideMixin:
@@ -104,21 +86,22 @@ class ServerSideMixin:
         def getpeername(self) -> Any:  # provided by Transport
             raise NotImplementedError
 
+    @property
+    def _server_policy(self) -> ServerPolicy:
+        """The shared server policy (``server_policy.ServerPolicy``) of this
+        transport, made on first use; it consults ``server_object``."""
+        policy: ServerPolicy | None = self.__dict__.get("_policy_obj")
+        if policy is None:
+            policy = ServerPolicy(lambda: self.server_object, self.logger)
+            self.__dict__["_policy_obj"] = policy
+        return policy
+
     def _hook(self, name: str, default: Any, *args: Any) -> Any:
         """Call a server hook; an exception from it counts as a refusal."""
-        server = self.server_object
-        fn = getattr(server, name, None) if server is not None else None
-        if fn is None:
-            return default
-        try:
-            return fn(*args)
-        except Exception:
-            self.logger.exception("server hook %s failed", name)
-            return default
+        return self._server_policy.hook(name, default, *args)
 
     def _allowed_auths(self, username: str) -> list[str]:
-        text = self._hook("get_allowed_auths", "password", username) or ""
-        return [a.strip() for a in str(text).split(",") if a.strip()]
+        return self._server_policy.allowed_auths(username)
 
     def _server_auth_requested(self, e: ev.AuthRequested) -> None:
         core = self._core
@@ -143,38 +126,27 @@ class ServerSideMixin:
             else:
                 result = self._hook("check_auth_password", AUTH_FAILED, e.username, e.password)
         elif e.method == "publickey":
-            cert = _certificate_of(e.key)
-            if cert is not None:
-                address = self._client_address()
-                if getattr(self.server_object, "check_auth_certificate", None) is None:
-                    # a server object that is not a ServerInterface: paramiko's call
-                    result = self._hook("check_auth_publickey", AUTH_FAILED, e.username, e.key)
-                else:
-                    result = self._hook("check_auth_certificate", AUTH_FAILED, e.username, e.key, cert, address)
-                if e.signed and isinstance(e.key, SKKey) and result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL):
-                    sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
-                    result = self._certified_security_key(e.username, cert, sk_signature, result)
-                if e.signed and result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL):
-                    line = self._principal_line(e.username, cert)
-                    forced = (line.command if line is not None else None, cert.force_command)
-                    if None not in forced and forced[0] != forced[1]:
-                        self.logger.info("certificate and principals line force different commands: refused")
-                        result = AUTH_FAILED
-                    if result != AUTH_FAILED:
-                        self._user_certificate = cert
-                        self._user_principal_line = line
-            elif e.key is not None and e.signed and isinstance(e.key, SKKey):
-                sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
-                result = self._security_key_auth(e.username, e.key, sk_signature)
-            elif e.key is not None:
-                result = self._hook("check_auth_publickey", AUTH_FAILED, e.username, e.key)
+            policy = self._server_policy
+            sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
+            address = self._client_address() if e.key is not None else None
+            result = policy.publickey_check(e.username, e.key, e.signed, sk_signature, address)
+            result = policy.publickey_finish(result, e.username, e.key, e.signed, sk_signature)
         elif e.method == "keyboard-interactive":
             result = self._hook("check_auth_interactive", AUTH_FAILED, e.username, e.submethods)
         self._answer_auth(result, self._allowed_auths(e.username), e.username)
 
-    _user_certificate: Certificate | None = None
-    _user_principal_line: PrincipalLine | None = None
-    _security_key_signature: SKSignature | None = None
+    @property
+    def _user_certificate(self) -> Certificate | None:
+        return self._server_policy.user_certificate
+
+    @property
+    def _user_principal_line(self) -> PrincipalLine | None:
+        return self._server_policy.principal_line
+
+    @property
+    def _security_key_signature(self) -> SKSignature | None:
+        return self._server_policy.security_key_signature
+
     #: server: announce every host key after a login (``hostkeys-00@openssh.com``),
     #: so that clients with ``UpdateHostKeys`` learn new ones, as sshd does;
     #: set False before ``start_server`` to keep them to yourself
@@ -182,12 +154,8 @@ class ServerSideMixin:
     _host_keys_announced = False
 
     def _plain_host_keys(self) -> list[Any]:
-        """Each distinct host key once, without its certificate (a certificate
-        is vouched for by its CA; rotation concerns the plain keys)."""
-        seen: dict[bytes, Any] = {}
-        for key in self._server_keys.values():
-            seen.setdefault(key.asbytes(), key)
-        return list(seen.values())
+        """Each distinct host key once, without its certificate."""
+        return plain_host_keys(self._server_keys.values())
 
     def _announce_host_keys(self) -> None:
         """(Lock held.) Send ``hostkeys-00@openssh.com`` once, after the login."""
@@ -195,83 +163,15 @@ class ServerSideMixin:
         if core is None or self._host_keys_announced or not self.announce_host_keys:
             return
         self._host_keys_announced = True
-        keys = self._plain_host_keys()
-        if keys:
-            body = b"".join(Message().add_string(k.asbytes()).asbytes() for k in keys)
+        body = host_keys_announcement(self._plain_host_keys())
+        if body:
             core.global_request(HOSTKEYS_ANNOUNCE, False, body)
 
     def _prove_host_keys(self, data: bytes) -> tuple[bool, bytes]:
-        """Answer ``hostkeys-prove-00@openssh.com``: a signature per requested
-        key, in order, over ``host_key_proof_data``; refused as a whole when
-        one is not ours. RSA signs with the algorithm negotiated for the
-        session when that is RSA, else rsa-sha2-512, as sshd does."""
+        """Answer ``hostkeys-prove-00@openssh.com`` (see ``server_policy.prove_host_keys``)."""
         core = self._core
         session_id = core.session_id if core is not None else None
-        if session_id is None:
-            return False, b""
-        try:
-            blobs = read_key_blobs(data)
-        except SSHException:
-            return False, b""
-        ours = {k.asbytes(): k for k in self._plain_host_keys()}
-        negotiated = self._host_key_alg or ""
-        rsa_alg = signature_algorithm_of(negotiated) if key_type_of(negotiated) == "ssh-rsa" else "rsa-sha2-512"
-        reply = Message()
-        for blob in blobs:
-            key = ours.get(blob)
-            if key is None:
-                self.logger.info("hostkeys-prove-00: asked for a key we do not hold")
-                return False, b""
-            alg = rsa_alg if key.get_name() == "ssh-rsa" else None
-            try:
-                sig = key.sign_ssh_data(host_key_proof_data(session_id, blob), alg)
-            except SSHException:
-                self.logger.exception("hostkeys-prove-00: cannot sign with a %s host key", key.get_name())
-                return False, b""
-            reply.add_string(sig.asbytes())
-        return True, reply.asbytes()
-
-    def _security_key_auth(self, username: str, key: SKKey, signature: SKSignature | None) -> Any:
-        """A signed request with a FIDO key: the server's
-        ``check_auth_security_key`` judges the token's flags (a server
-        object without it gets sshd's default: a touch is required)."""
-        if signature is None:
-            return AUTH_FAILED
-        if getattr(self.server_object, "check_auth_security_key", None) is None:
-            reason = security_key_refusal(signature)
-            if reason is not None:
-                self.logger.info("%s key refused for %s: %s", key.get_name(), username, reason)
-                return AUTH_FAILED
-            result = self._hook("check_auth_publickey", AUTH_FAILED, username, key)
-        else:
-            result = self._hook("check_auth_security_key", AUTH_FAILED, username, key, signature)
-        if result in (AUTH_SUCCESSFUL, AUTH_PARTIALLY_SUCCESSFUL):
-            self._security_key_signature = signature
-        return result
-
-    def _certified_security_key(
-        self, username: str, cert: Certificate, signature: SKSignature | None, result: Any
-    ) -> Any:
-        """A certificate for a FIDO key that its policy accepted: the token's
-        flags must still do, as sshd checks them: a touch unless the
-        certificate grants ``no-touch-required`` (or the server does not
-        require one), user verification when it has the ``verify-required``
-        critical option (or the server requires it)."""
-        if signature is None:
-            return AUTH_FAILED
-        server = self.server_object
-        touch = (
-            bool(getattr(server, "security_key_touch_required", True)) and "no-touch-required" not in cert.extensions
-        )
-        verify = bool(getattr(server, "security_key_verify_required", False)) or (
-            "verify-required" in cert.critical_options
-        )
-        reason = security_key_refusal(signature, touch, verify)
-        if reason is not None:
-            self.logger.info("certificate %s refused for %s: %s", cert.key_id, username, reason)
-            return AUTH_FAILED
-        self._security_key_signature = signature
-        return result
+        return prove_host_keys(session_id, self._plain_host_keys(), self._host_key_alg or "", data, self.logger)
 
     def get_security_key_signature(self) -> SKSignature | None:
         """Server: the security-key signature of the FIDO key that last let
@@ -297,40 +197,16 @@ class ServerSideMixin:
             return peer[0]
         return None
 
-    def _principal_line(self, username: str, cert: Certificate) -> PrincipalLine | None:
-        """The ``AuthorizedPrincipalsFile`` line that let ``cert`` in (its
-        options apply to the session), when the server's policy has one."""
-        policy = self._hook("get_user_certificate_policy", None)
-        if not isinstance(policy, UserCertificatePolicy):
-            return None
-        try:
-            return policy.matching_line(username, cert)
-        except Exception:
-            self.logger.exception("reading the principals of %s failed", username)
-            return None
-
     def get_user_principal_line(self) -> PrincipalLine | None:
         """Server: the ``AuthorizedPrincipalsFile`` line (with its options)
         that let the user's certificate in, or None."""
         return self._user_principal_line
 
     def _certificate_permits(self, extension: str) -> bool:
-        """Whether the login certificate (if any) grants ``extension`` and
-        its principals line (``no-pty``, ``restrict`` ...) does not take it away."""
-        cert = self._user_certificate
-        if cert is None:
-            return True
-        line = self._user_principal_line
-        return extension in cert.extensions and (line is None or extension not in line.denied)
+        return self._server_policy.certificate_permits(extension)
 
     def _forced_command(self) -> str | None:
-        """The command that replaces whatever the client asks to run: the
-        certificate's ``force-command`` or its principals line's ``command=``."""
-        cert = self._user_certificate
-        if cert is not None and cert.force_command is not None:
-            return cert.force_command
-        line = self._user_principal_line
-        return line.command if line is not None else None
+        return self._server_policy.forced_command()
 
     def get_original_command(self, channel: Channel) -> bytes | None:
         """Server: what the client asked ``channel`` to run when a forced
@@ -407,12 +283,9 @@ class ServerSideMixin:
         forced = self._forced_command()
         if forced is not None and kind in ("exec", "shell", "subsystem"):
             self.logger.info("a forced command replaces the client's %s request", kind)
-            original = a[0] if kind != "shell" and a else None
-            chan._original_command = original.encode("utf-8") if isinstance(original, str) else original  # type: ignore[attr-defined]
+            chan._original_command = original_command(kind, a)  # type: ignore[attr-defined]
             return bool(self._hook("check_channel_exec_request", False, chan, forced.encode("utf-8")))
-        needed = _EXTENSION_FOR.get(kind)
-        if needed is not None and not self._certificate_permits(needed):
-            self.logger.info("%s refused: the login certificate does not grant %s", kind, needed)
+        if not self._server_policy.request_permitted(kind):
             return False
         if kind == "exec":
             return bool(self._hook("check_channel_exec_request", False, chan, a[0]))

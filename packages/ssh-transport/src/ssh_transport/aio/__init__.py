@@ -23,7 +23,7 @@ from .channel import (
     SSHClientProcess,
     SSHServerProcess,
 )
-from .connection import HostKeyNotVerifiable, SSHClientConnection, connect
+from .connection import HostKeyNotVerifiable, SSHClientConnection, check_host_key, connect
 from .forward import LocalForwarder, RemoteForwarder
 from .server import SSHServer, SSHServerConnection, listen
 
@@ -47,6 +47,7 @@ __all__ = [
     "SSHServerConnection",
     "SSHServerProcess",
     "SSHTimeout",
+    "check_host_key",
     "connect",
     "listen",
 ]

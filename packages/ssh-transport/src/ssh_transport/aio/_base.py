@@ -12,6 +12,7 @@ from typing import Any
 
 from ssh_wire import SSHException
 
+from ..keepalive import PROBE_REQUEST, KeepaliveWatch
 from ..protocol import events as ev
 from ..protocol.constants import DEFAULT_MAX_PACKET_SIZE, DEFAULT_WINDOW_SIZE
 from ..protocol.core import SSHProtocol
@@ -45,6 +46,10 @@ class SSHConnection:
         #: key exchanges completed (1 after the handshake; rekeys add to it)
         self.kex_count = 0
         self._listeners: list[Any] = []
+        self._keepalive_interval = 0.0
+        self._keepalive_max_missed = 3
+        self._keepalive_timer: asyncio.TimerHandle | None = None
+        self._keepalive_watch: KeepaliveWatch | None = None
         self._handlers: dict[type, Callable[[Any], None]] = {
             ev.ChannelDataReceived: self._on_data,
             ev.ChannelWindowAdjusted: self._on_window,
@@ -237,9 +242,77 @@ class SSHConnection:
         self._pump.flush_soon()
         return await asyncio.shield(fut)
 
+    # -- keepalive ------------------------------------------------------------------
+
+    def set_keepalive(self, interval: float, max_missed: int = 3) -> None:
+        """Notice a peer that has gone silent (OpenSSH's ServerAlive* on a
+        client, ClientAlive* on a server), as ``Transport.set_keepalive``:
+        once logged in, whenever nothing has been received for ``interval``
+        seconds (0: off) ask for a reply with a ``keepalive@openssh.com``
+        request; after ``max_missed`` such probes in a row went unanswered
+        the connection is dropped, and its waiters get ``ConnectionLost``
+        saying why. ``max_missed=0`` only sends (paramiko's keepalive) and
+        never drops. Takes effect at once; a timer, no task or thread."""
+        if max_missed < 0:
+            raise ValueError("max_missed must be 0 or more")
+        self._keepalive_interval = float(interval)
+        self._keepalive_max_missed = int(max_missed)
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
+        self._keepalive_watch = None
+        if self._keepalive_interval > 0 and not self._pump.closed:
+            self._keepalive_watch = KeepaliveWatch(self._loop.time())
+            self._keepalive_timer = self._loop.call_later(0, self._keepalive_step)
+
+    def _keepalive_step(self) -> None:
+        """One look at the peer (see ``KeepaliveWatch``, shared with the threaded transport)."""
+        self._keepalive_timer = None
+        watch = self._keepalive_watch
+        interval = self._keepalive_interval
+        core = self._core
+        if watch is None or not interval or self._pump.closed or core.closed:
+            return
+        ready = core.authenticated
+        now = self._loop.time()
+        limit = self._keepalive_max_missed
+        if limit <= 0:
+            # send-only: after each interval, whether the peer talked or not
+            if ready:
+                core.global_request("keepalive@lag.net", False)
+                self._pump.flush()
+            self._keepalive_timer = self._loop.call_later(interval, self._keepalive_step)
+            return
+        action, wait = watch.step(now, interval, limit, core.packets_in, ready)
+        if action == KeepaliveWatch.LOST:
+            reason = watch.lost_reason(interval)
+            log.info("%s; closing the connection", reason)
+            self._set_error(ConnectionLost(reason))
+            self._keepalive_watch = None
+            transport = self._pump.transport
+            if transport is not None:
+                # no DISCONNECT: nobody reads it, and it would sit in the write buffer
+                transport.abort()
+            return
+        if action == KeepaliveWatch.PROBE:
+            core.global_request(PROBE_REQUEST, True)
+            # a slot keeps the replies in order with the application's requests
+            slot: asyncio.Future[tuple[bool, bytes]] = self._loop.create_future()
+            self._global_waiters.append(slot)
+            self._pump.flush()
+            wait = 0.0
+        self._keepalive_timer = self._loop.call_later(wait, self._keepalive_step)
+
     # -- lifecycle -----------------------------------------------------------------
 
     def _connection_lost(self, exc: Exception | None) -> None:
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
+        self._keepalive_watch = None
+        # the receive buffer goes now, not when a garbage collection finds
+        # the connection's reference cycles (bound handlers, channels)
+        self._core.shrink_reader_buffer()
         if self._error is None:
             if exc is None:
                 self._error = ConnectionLost("connection closed")

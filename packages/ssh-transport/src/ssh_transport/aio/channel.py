@@ -571,6 +571,9 @@ class SSHServerProcess:
     def __init__(self, channel: SSHChannel) -> None:
         self.channel = channel
         self.command: str | None = None
+        #: what the client asked to run when a forced command (from its
+        #: certificate or principals line) replaced it: sshd's SSH_ORIGINAL_COMMAND
+        self.original_command: str | None = None
         self.subsystem: str | None = None
         self.env: dict[str, str] = {}
         self.term_type: str | None = None

@@ -14,7 +14,13 @@ from ssh_wire import AuthenticationException, BadAuthenticationType, BadHostKeyE
 from ..protocol import events as ev
 from ..protocol.constants import DEFAULT_WINDOW_SIZE
 from ..protocol.core import REKEY_BYTES, SSHProtocol
-from ..protocol.negotiation import AlgorithmPreferences, host_key_from_blob, key_type_of
+from ..protocol.negotiation import (
+    CERT_HOST_KEY_ALGORITHMS,
+    AlgorithmPreferences,
+    has_certificate,
+    host_key_from_blob,
+    key_type_of,
+)
 from ._base import SSHConnection, parse_port_reply, ssh_string
 from ._pump import ConnectionLost, SSHTimeout
 from .channel import (
@@ -68,6 +74,8 @@ class SSHClientConnection(SSHConnection):
         self._auth_fut: asyncio.Future[ev.Event] | None = None
         self._remote_forwards: dict[int, RemoteForwarder] = {}
         self.server_host_key: Any = None
+        #: the server's host certificate, when a ``@cert-authority`` line vouched for it
+        self.host_certificate: ssh_keys.Certificate | None = None
         self.banner: str | None = None
 
     def _more_handlers(self) -> None:
@@ -88,17 +96,11 @@ class SSHClientConnection(SSHConnection):
         known = self._known
         if known is None:
             return
-        entries = known.lookup(self._host_name)
-        name = key.get_name()
-        expected = entries.get(name) if entries is not None else None
-        if expected is None:
-            exc: SSHException = HostKeyNotVerifiable(self._host_name, key)
-        elif expected.asbytes() != key.asbytes():
-            exc = BadHostKeyException(self._host_name, key, expected)
-        else:
-            return
-        self._error = exc
-        raise exc
+        try:
+            self.host_certificate = check_host_key(known, self._host_name, key)
+        except SSHException as exc:
+            self._error = exc
+            raise
 
     def _connection_lost(self, exc: Exception | None) -> None:
         super()._connection_lost(exc)
@@ -392,6 +394,42 @@ class SSHClientConnection(SSHConnection):
         await bridge(ch, reader, writer)
 
 
+def check_host_key(known: Any, host_name: str, key: Any) -> ssh_keys.Certificate | None:
+    """Check the server's host ``key`` against ``known`` (a ``HostKeys``) for
+    ``host_name`` (``name`` or ``[name]:port``) as OpenSSH's client does:
+    ``@revoked`` keys (or CAs) are refused; a host certificate signed by a CA
+    that a ``@cert-authority`` line trusts for the host must be valid for it
+    (returned when it is); otherwise the plain key must be listed. Raises
+    ``CertificateRevoked``, a ``CertificateNotValid``, ``BadHostKeyException``
+    or ``HostKeyNotVerifiable``."""
+    certified = has_certificate(key)
+    if known.is_revoked(key, host_name):
+        if certified:
+            raise ssh_keys.CertificateRevoked(
+                f"the host key of {host_name} or the CA that certified it is marked @revoked"
+            )
+        raise BadHostKeyException(host_name, key, key)
+    cert_error: SSHException | None = None
+    if certified:
+        try:
+            return known.check_certificate(host_name, key)
+        except ssh_keys.CertificateUntrustedCA:
+            pass  # no CA vouches for this host: its plain key may still be known
+        except ssh_keys.CertificateNotValid as exc:
+            cert_error = exc
+        except ssh_keys.CertificateError as exc:
+            cert_error = ssh_keys.CertificateNotValid(str(exc))
+    entries = known.lookup(host_name)
+    expected = entries.get(key.get_name()) if entries is not None else None
+    if expected is not None and expected.asbytes() == key.asbytes():
+        return None
+    if cert_error is not None:
+        raise cert_error
+    if expected is None:
+        raise HostKeyNotVerifiable(host_name, key)
+    raise BadHostKeyException(host_name, key, expected)
+
+
 class _Connecting:
     """What ``connect`` returns: await it, or use it as ``async with``."""
 
@@ -422,7 +460,9 @@ def _known_hosts(known_hosts: Any) -> Any:
 
 
 def _load_key(path: str, passphrase: str | None) -> Any:
-    return ssh_keys.PKey.from_private_key_file(os.path.expanduser(path), passphrase)
+    """A private key file, with its ``-cert.pub`` beside it (or named
+    instead of it) loaded as its certificate, as OpenSSH and paramiko do."""
+    return ssh_keys.PKey.from_path(os.path.expanduser(path), passphrase)
 
 
 def _given_keys(pkey: Any, key_filename: Any, passphrase: str | None) -> list[Any]:
@@ -489,6 +529,8 @@ async def _connect(
     rekey_bytes: int | None,
     window_size: int,
     agent_factory: Callable[[], Any] | None,
+    keepalive_interval: float,
+    keepalive_count_max: int,
 ) -> SSHClientConnection:
     loop = asyncio.get_running_loop()
     prefs = AlgorithmPreferences()
@@ -506,6 +548,11 @@ async def _connect(
             have = set(entries.keys())
             first = tuple(a for a in prefs.key_types if key_type_of(a) in have)
             prefs.key_types = first + tuple(a for a in prefs.key_types if a not in first)
+        if known.cert_authorities(host_name):
+            # a CA vouches for this host: ask for its host certificate first
+            plain = {key_type_of(a) for a in prefs.key_types}
+            certs = tuple(a for a in CERT_HOST_KEY_ALGORITHMS if key_type_of(a) in plain)
+            prefs.key_types = certs + tuple(a for a in prefs.key_types if a not in certs)
     pubkeys = tuple(a for a in prefs.key_types if a not in set((disabled_algorithms or {}).get("pubkeys", ())))
     core = SSHProtocol(
         "client",
@@ -515,6 +562,8 @@ async def _connect(
         now=time.monotonic(),
     )
     conn = SSHClientConnection(core, host_name, known, window_size=window_size)
+    if keepalive_interval:
+        conn.set_keepalive(keepalive_interval, keepalive_count_max)
     try:
         try:
             if sock is not None:
@@ -573,6 +622,8 @@ def connect(
     rekey_bytes: int | None = None,
     window_size: int = DEFAULT_WINDOW_SIZE,
     agent_factory: Callable[[], Any] | None = None,
+    keepalive_interval: float = 0,
+    keepalive_count_max: int = 3,
 ) -> _Connecting:
     """Connect and log in; ``await`` it or ``async with`` it.
 
@@ -592,6 +643,15 @@ def connect(
     callable returning an agent with ``get_keys()`` and ``close()`` (this
     layer does not depend on ``ssh_agent``; ``paramiko.aio.connect`` passes
     ``ssh_agent.Agent``); they sign in the default executor.
+
+    A key file's ``<name>-cert.pub`` beside it is used as its certificate
+    (``key_filename`` may also name the certificate; a ``pkey`` with
+    ``load_certificate`` done, or a certificate held in the agent, work
+    too). ``known_hosts`` ``@cert-authority`` lines make the client ask for
+    and accept a valid host certificate; ``@revoked`` keys and CAs are
+    refused (``CertificateRevoked``). ``keepalive_interval`` /
+    ``keepalive_count_max`` are OpenSSH's ``ServerAliveInterval`` /
+    ``ServerAliveCountMax`` (see ``SSHConnection.set_keepalive``).
     """
     return _Connecting(
         _connect(
@@ -614,6 +674,8 @@ def connect(
             rekey_bytes,
             window_size,
             agent_factory,
+            keepalive_interval,
+            keepalive_count_max,
         )
     )
 
@@ -623,5 +685,6 @@ __all__ = [
     "ConnectionLost",
     "HostKeyNotVerifiable",
     "SSHClientConnection",
+    "check_host_key",
     "connect",
 ]

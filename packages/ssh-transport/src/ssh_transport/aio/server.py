@@ -30,6 +30,15 @@ from ..protocol.constants import (
 )
 from ..protocol.core import REKEY_BYTES, SSHProtocol
 from ..server import InteractiveQuery, ServerInterface
+from ..server_policy import (
+    HOSTKEYS_ANNOUNCE,
+    HOSTKEYS_PROVE,
+    PERMIT_PORT_FORWARDING,
+    ServerPolicy,
+    host_keys_announcement,
+    original_command,
+    prove_host_keys,
+)
 from ._base import SSHConnection, ssh_string
 from .channel import SSHServerProcess
 from .forward import bridge
@@ -50,9 +59,16 @@ class SSHServerConnection(SSHConnection):
         subsystems: Mapping[str, ProcessHandler],
         *,
         window_size: int = DEFAULT_WINDOW_SIZE,
+        host_keys: Iterable[Any] = (),
     ) -> None:
         super().__init__(core, window_size=window_size)
         self.server_object = server
+        #: the policy logic shared with the threaded server (certificates, FIDO keys, forced commands)
+        self.policy = ServerPolicy(self._server_object, log)
+        self._host_keys = list(host_keys)
+        #: announce every host key after the login (``hostkeys-00@openssh.com``), as sshd does
+        self.announce_host_keys = True
+        self._host_keys_announced = False
         self._process_factory = process_factory
         self._subsystems = dict(subsystems)
         self._processes: dict[int, SSHServerProcess] = {}
@@ -66,20 +82,43 @@ class SSHServerConnection(SSHConnection):
 
     # -- hooks -------------------------------------------------------------------
 
+    def _server_object(self) -> ServerInterface:
+        return self.server_object
+
     def _hook(self, name: str, default: Any, *args: Any) -> Any:
         """Call a hook; an exception counts as its default (a refusal)."""
-        fn = getattr(self.server_object, name, None)
-        if fn is None:
-            return default
-        try:
-            return fn(*args)
-        except Exception:
-            log.exception("server hook %s failed", name)
-            return default
+        return self.policy.hook(name, default, *args)
 
     def _allowed(self, username: str) -> list[str]:
-        text = self._hook("get_allowed_auths", "password", username) or ""
-        return [a.strip() for a in str(text).split(",") if a.strip()]
+        return self.policy.allowed_auths(username)
+
+    def get_user_certificate(self) -> Any:
+        """The user certificate the client logged in with (None when it used
+        none); its ``force-command`` and ``permit-*`` extensions apply, as
+        on the threaded server."""
+        return self.policy.user_certificate
+
+    def get_user_principal_line(self) -> Any:
+        """The ``AuthorizedPrincipalsFile`` line that let the certificate in, or None."""
+        return self.policy.principal_line
+
+    def get_security_key_signature(self) -> Any:
+        """The FIDO signature (``flags``, ``counter``) of the sk key that let the client in, or None."""
+        return self.policy.security_key_signature
+
+    def get_original_command(self, channel: Any) -> bytes | None:
+        """What the client asked ``channel`` to run when a forced command
+        replaced it (``SSH_ORIGINAL_COMMAND``), or None."""
+        proc = self._processes.get(getattr(channel, "chanid", -1))
+        if proc is None or proc.original_command is None:
+            return None
+        return proc.original_command.encode("utf-8", "surrogateescape")
+
+    def _client_address(self) -> str | None:
+        peer = self.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer and isinstance(peer[0], str) and peer[0]:
+            return peer[0]
+        return None
 
     # -- auth ---------------------------------------------------------------------
 
@@ -102,8 +141,18 @@ class SSHServerConnection(SSHConnection):
             else:
                 value = self._hook("check_auth_password", AUTH_FAILED, e.username, e.password)
         elif e.method == "publickey":
-            if e.key is not None:
-                value = self._hook("check_auth_publickey", AUTH_FAILED, e.username, e.key)
+            policy = self.policy
+            auth = core.server_auth
+            sk_signature = auth.sk_signature if auth is not None else None
+            address = self._client_address() if e.key is not None else None
+            value = policy.publickey_check(e.username, e.key, e.signed, sk_signature, address)
+
+            def finish(result: Any) -> None:
+                result = policy.publickey_finish(result, e.username, e.key, e.signed, sk_signature)
+                self._answer_auth(result, e.username)
+
+            self._decide(value, finish, AUTH_FAILED)
+            return
         elif e.method == "keyboard-interactive":
             value = self._hook("check_auth_interactive", AUTH_FAILED, e.username, e.submethods)
         self._decide(value, lambda result: self._answer_auth(result, e.username), AUTH_FAILED)
@@ -122,9 +171,20 @@ class SSHServerConnection(SSHConnection):
         core.auth_result(result, self._allowed(username))
         if result == AUTH_SUCCESSFUL and core.authenticated:
             self.username = username
+            self._announce_host_keys()
             if self._grace is not None:
                 self._grace.cancel()
                 self._grace = None
+
+    def _announce_host_keys(self) -> None:
+        """Send ``hostkeys-00@openssh.com`` once, after the login, so that
+        clients with ``UpdateHostKeys`` learn keys they do not know yet."""
+        if self._host_keys_announced or not self.announce_host_keys:
+            return
+        self._host_keys_announced = True
+        body = host_keys_announcement(self._host_keys)
+        if body:
+            self._core.global_request(HOSTKEYS_ANNOUNCE, False, body)
 
     def _login_grace_expired(self) -> None:
         self._grace = None
@@ -134,6 +194,9 @@ class SSHServerConnection(SSHConnection):
     # -- channels -----------------------------------------------------------------
 
     def _on_open_requested(self, e: ev.ChannelOpenRequested) -> None:
+        if e.kind == "direct-tcpip" and not self.policy.certificate_permits(PERMIT_PORT_FORWARDING):
+            self._open_direct(e, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED)
+            return
         if e.kind == "direct-tcpip" and e.dest is not None and e.origin is not None:
             value = self._hook(
                 "check_channel_direct_tcpip_request",
@@ -197,7 +260,19 @@ class SSHServerConnection(SSHConnection):
         kind = e.kind
         started = proc._started
         value: Any = False
+        forced = self.policy.forced_command() if kind in ("exec", "shell", "subsystem") else None
         if kind in ("exec", "shell", "subsystem") and started:
+            value = False
+        elif forced is not None:
+            log.info("a forced command replaces the client's %s request", kind)
+            original = original_command(kind, a)
+            proc.original_command = original.decode("utf-8", "surrogateescape") if original is not None else None
+            if proc.original_command is not None:
+                proc.env["SSH_ORIGINAL_COMMAND"] = proc.original_command
+            value = self._hook("check_channel_exec_request", False, ch, forced.encode("utf-8"))
+            kind = "exec"
+            a = (forced.encode("utf-8"),)
+        elif not self.policy.request_permitted(kind):
             value = False
         elif kind == "exec":
             value = self._hook("check_channel_exec_request", False, ch, a[0])
@@ -220,23 +295,23 @@ class SSHServerConnection(SSHConnection):
         elif kind in ("exit-status", "exit-signal"):
             ch._on_request(kind, a)
             value = True
-        self._decide(value, lambda ok: self._answer_request(proc, e, bool(ok)), False)
+        self._decide(value, lambda ok: self._answer_request(proc, e, bool(ok), kind, a), False)
 
-    def _answer_request(self, proc: SSHServerProcess, e: ev.ChannelRequestReceived, ok: bool) -> None:
+    def _answer_request(
+        self, proc: SSHServerProcess, e: ev.ChannelRequestReceived, ok: bool, kind: str, a: Any
+    ) -> None:
         if e.want_reply:
             self._core.channel_request_reply(e.chanid, ok)
         if not ok or proc.channel.closed:
             return
-        a = e.args
-        kind = e.kind
         if kind == "env":
             proc.env[_text(a[0])] = _text(a[1])
         elif kind == "pty-req":
             proc.term_type = _text(a[0])
-            proc.term_size = (int(a[1]), int(a[2]), int(a[3]), int(a[4]))  # type: ignore[call-overload]
-            proc.term_modes = bytes(a[5])  # type: ignore[call-overload]
+            proc.term_size = (int(a[1]), int(a[2]), int(a[3]), int(a[4]))
+            proc.term_modes = bytes(a[5])
         elif kind == "window-change":
-            proc.term_size = (int(a[0]), int(a[1]), int(a[2]), int(a[3]))  # type: ignore[call-overload]
+            proc.term_size = (int(a[0]), int(a[1]), int(a[2]), int(a[3]))
         elif kind in ("exec", "shell", "subsystem"):
             handler: ProcessHandler | None
             if kind == "subsystem":
@@ -275,6 +350,17 @@ class SSHServerConnection(SSHConnection):
     def _on_global_request(self, e: ev.GlobalRequestReceived) -> None:
         try:
             m = Message(e.data, strict=True)
+            if e.name == HOSTKEYS_PROVE:
+                ok, reply = prove_host_keys(
+                    self._core.session_id, self._host_keys, self.host_key_algorithm, e.data, log
+                )
+                if e.want_reply:
+                    self._core.global_request_reply(ok, reply)
+                return
+            if e.name == "tcpip-forward" and not self.policy.certificate_permits(PERMIT_PORT_FORWARDING):
+                if e.want_reply:
+                    self._core.global_request_reply(False)
+                return
             if e.name == "tcpip-forward":
                 address = m.get_text()
                 port = m.get_int()
@@ -401,6 +487,8 @@ async def listen(
     window_size: int = DEFAULT_WINDOW_SIZE,
     max_auth_attempts: int = 20,
     backlog: int = 100,
+    keepalive_interval: float = 0,
+    keepalive_count_max: int = 3,
 ) -> SSHServer:
     """Listen on (host, port; 0 picks a free port, see ``.port``).
 
@@ -411,6 +499,17 @@ async def listen(
     (0 when it returns anything else, 1 if it raises) unless it called
     ``process.exit``. Clients that have not logged in after
     ``login_timeout`` seconds are dropped.
+
+    A host key with a certificate loaded (``load_certificate``) is also
+    offered as that certificate, as sshd's ``HostCertificate``; after a
+    login every host key is announced (``hostkeys-00@openssh.com``) and
+    proven on request, so ``ssh -o UpdateHostKeys=yes`` learns new ones.
+    User certificates, FIDO keys and forced commands follow the
+    ``ServerInterface`` policy as on the threaded server (a forced command
+    reaches ``process_factory`` as ``process.command``, the client's in
+    ``process.original_command`` and ``env["SSH_ORIGINAL_COMMAND"]``).
+    ``keepalive_interval`` / ``keepalive_count_max`` are sshd's
+    ``ClientAliveInterval`` / ``ClientAliveCountMax`` (see ``set_keepalive``).
     """
     keys = {k.get_name(): k for k in host_keys}
     if not keys:
@@ -426,7 +525,11 @@ async def listen(
             max_auth_attempts=max_auth_attempts,
             now=time.monotonic(),
         )
-        conn = SSHServerConnection(core, server_factory(), process_factory, subs, window_size=window_size)
+        conn = SSHServerConnection(
+            core, server_factory(), process_factory, subs, window_size=window_size, host_keys=keys.values()
+        )
+        if keepalive_interval:
+            conn.set_keepalive(keepalive_interval, keepalive_count_max)
         if login_timeout is not None:
             conn._grace = conn._loop.call_later(login_timeout, conn._login_grace_expired)
         assert ssh_server is not None
