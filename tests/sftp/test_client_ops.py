@@ -16,7 +16,7 @@ from sftp_helpers import Remote, openssh_server
 
 from ssh_sftp import SFTPAttributes, SFTPClient, SFTPFile
 from ssh_sftp.errors import SFTPError
-from ssh_sftp.session import check_status
+from ssh_sftp.operations import check_status
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sftp_helpers import OurServer, Remote
 
 from ssh_sftp import LocalSFTPHandle, LocalSFTPServerInterface, SFTPAttributes, SFTPClient, SFTPError, SFTPHandle
-from ssh_sftp.session import check_status
+from ssh_sftp.operations import check_status
 from ssh_sftp.sftp import CMD_CLOSE, CMD_HANDLE, CMD_OPENDIR, SFTP_OK
 from ssh_sftp.sftp import ssh_string as _string
 

@@ -25,7 +25,8 @@ from .attributes import SFTPAttributes
 from .errors import SFTPError, SFTPOSError, status_to_exception
 from .file import SFTPFile
 from .limits import SFTPLimits
-from .session import RequestSession, check_status, expect_reply, parse_status
+from .operations import check_status, expect_reply, parse_status
+from .session import RequestSession
 from .sftp import (
     CMD_NAME,
     CMD_READDIR,

@@ -12,7 +12,7 @@ from ssh_transport.file import BufferedFile
 
 from .attributes import SFTPAttributes
 from .errors import SFTPError, status_to_exception
-from .session import check_status, expect_reply
+from .operations import check_status, expect_reply
 from .sftp import (
     CMD_ATTRS,
     CMD_CLOSE,

@@ -16,9 +16,8 @@ from typing import Generic, TypeVar
 from ssh_wire import Message, ProtocolError
 
 from .attributes import SFTPAttributes
-from .errors import SFTPError
+from .errors import SFTPError, status_to_exception
 from .limits import SFTPLimits
-from .session import check_status, expect_reply
 from .sftp import (
     CMD_ATTRS,
     CMD_EXTENDED,
@@ -37,6 +36,7 @@ from .sftp import (
     CMD_RMDIR,
     CMD_SETSTAT,
     CMD_STAT,
+    CMD_STATUS,
     CMD_SYMLINK,
     CMD_VERSION,
     EXT_COPY_DATA,
@@ -55,6 +55,7 @@ from .sftp import (
     SFTP_FLAG_READ,
     SFTP_FLAG_TRUNC,
     SFTP_FLAG_WRITE,
+    SFTP_OK,
     U32,
     U64,
     path_str,
@@ -66,8 +67,10 @@ __all__ = [
     "Call",
     "DEFAULT_REQUEST_SIZE",
     "RequestSizes",
+    "check_status",
     "copy_data",
     "expand_path",
+    "expect_reply",
     "hardlink",
     "home_directory",
     "join_cwd",
@@ -81,6 +84,7 @@ __all__ = [
     "opendir",
     "owner_attr",
     "parse_names",
+    "parse_status",
     "parse_version",
     "posix_rename",
     "readlink",
@@ -112,6 +116,40 @@ class Call(Generic[_T]):
     type: int
     parts: tuple[bytes, ...]
     parse: Callable[[int, Message], _T]
+
+
+# -- replies ---------------------------------------------------------------------
+
+
+def parse_status(msg: Message) -> tuple[int, str]:
+    """(code, message) of a STATUS body (the text is optional, as some
+    servers omit it)."""
+    code = msg.get_int()
+    text = ""
+    if msg.remaining() >= 4:
+        text = msg.get_string().decode("utf-8", "replace")
+    return code, text
+
+
+def check_status(t: int, msg: Message, filename: str | None = None) -> None:
+    """Return if ``msg`` is an SSH_FX_OK status; otherwise raise the
+    exception its status code maps to (an unexpected type is an
+    ``SFTPError``)."""
+    if t != CMD_STATUS:
+        raise SFTPError(f"Expected status, got {CMD_NAMES.get(t, t)}")
+    code, text = parse_status(msg)
+    if code == SFTP_OK:
+        return
+    raise status_to_exception(code, text, filename)
+
+
+def expect_reply(t: int, msg: Message, want: int, filename: str | None = None) -> Message:
+    """``msg`` if it is of type ``want``; a status raises its exception."""
+    if t == want:
+        return msg
+    if t == CMD_STATUS:
+        check_status(t, msg, filename)
+    raise SFTPError(f"Expected {CMD_NAMES.get(want, want)}, got {CMD_NAMES.get(t, t)}")
 
 
 # -- the session -----------------------------------------------------------------

@@ -17,24 +17,21 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ssh_wire import Message, ProtocolError
+from ssh_wire import Message
 
-from .errors import SOCKET_CLOSED, SFTPError, SFTPOSError, status_to_exception
+from .errors import SOCKET_CLOSED, SFTPError, SFTPOSError
+from .operations import parse_version
 from .sftp import (
     _VERSION,
     CMD_CLOSE,
     CMD_INIT,
-    CMD_NAMES,
-    CMD_STATUS,
-    CMD_VERSION,
     HDR_ID,
-    SFTP_OK,
     U32,
     BaseSFTP,
     PacketSplitter,
 )
 
-__all__ = ["ReplyHandler", "RequestSession", "check_status", "expect_reply", "parse_status"]
+__all__ = ["ReplyHandler", "RequestSession"]
 
 # A request whose last part is this long is sent in two writes rather than
 # copied whole: the header with the first bytes (one SSH packet's worth),
@@ -59,37 +56,6 @@ class _Discard:
 
 
 _DISCARD = _Discard()
-
-
-def parse_status(msg: Message) -> tuple[int, str]:
-    """(code, message) of a STATUS body (the text is optional, as some
-    servers omit it)."""
-    code = msg.get_int()
-    text = ""
-    if msg.remaining() >= 4:
-        text = msg.get_string().decode("utf-8", "replace")
-    return code, text
-
-
-def check_status(t: int, msg: Message, filename: str | None = None) -> None:
-    """Return if ``msg`` is an SSH_FX_OK status; otherwise raise the
-    exception its status code maps to (an unexpected type is an
-    ``SFTPError``)."""
-    if t != CMD_STATUS:
-        raise SFTPError(f"Expected status, got {CMD_NAMES.get(t, t)}")
-    code, text = parse_status(msg)
-    if code == SFTP_OK:
-        return
-    raise status_to_exception(code, text, filename)
-
-
-def expect_reply(t: int, msg: Message, want: int, filename: str | None = None) -> Message:
-    """``msg`` if it is of type ``want``; a status raises its exception."""
-    if t == want:
-        return msg
-    if t == CMD_STATUS:
-        check_status(t, msg, filename)
-    raise SFTPError(f"Expected {CMD_NAMES.get(want, want)}, got {CMD_NAMES.get(t, t)}")
 
 
 class RequestSession(BaseSFTP):
@@ -132,21 +98,7 @@ class RequestSession(BaseSFTP):
         ``SFTPError`` if the server does not answer as an SFTP v3 server,
         ``EOFError`` if the stream ends first."""
         self._send_packet(CMD_INIT, U32.pack(_VERSION))
-        t, data = self._read_packet()
-        if t != CMD_VERSION:
-            raise SFTPError(f"Incompatible sftp protocol (got {CMD_NAMES.get(t, t)} instead of version)")
-        msg = Message(data, strict=True)
-        try:
-            version = msg.get_int()
-            extensions: dict[str, bytes] = {}
-            while msg.remaining():
-                name = msg.get_text()
-                extensions[name] = msg.get_string()
-        except ProtocolError as exc:
-            raise SFTPError(f"Malformed version packet: {exc}") from None
-        if version < 3:
-            raise SFTPError(f"Incompatible sftp protocol version {version}")
-        return version, extensions
+        return parse_version(*self._read_packet())
 
     def start_reading(self) -> None:
         """From now on read every reply as it comes, so a server busy sending

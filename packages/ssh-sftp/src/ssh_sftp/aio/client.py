@@ -26,7 +26,7 @@ from .. import operations as ops
 from ..attributes import SFTPAttributes
 from ..errors import SOCKET_CLOSED, SFTPError, SFTPOSError, status_to_exception
 from ..limits import SFTPLimits
-from ..session import check_status, expect_reply, parse_status
+from ..operations import check_status, expect_reply, parse_status
 from ..sftp import (
     _VERSION,
     CMD_CLOSE,

@@ -15,7 +15,7 @@ from ssh_wire import Message
 from ..attributes import SFTPAttributes
 from ..errors import SFTPError, status_to_exception
 from ..file import SFTPFile as _SyncFile
-from ..session import check_status, expect_reply
+from ..operations import check_status, expect_reply
 from ..sftp import (
     CMD_ATTRS,
     CMD_CLOSE,
