@@ -21,9 +21,8 @@ import getpass
 import os
 import shutil
 import subprocess
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -33,21 +32,16 @@ from paramiko import aio as paramiko_aio
 from ssh_keys import CertificateRevoked, HostKeys
 from ssh_transport import OPEN_SUCCEEDED, AuthenticationException, ServerInterface, aio
 from ssh_transport.cert_policy import UserCertificatePolicy
+from support.aio_run import arun
 from support.peers import missing_peer, need_program
 from support.sshd import SSHD, keygen
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
 
-T = TypeVar("T")
 
 # the CA and user keys, and sshd trusting the CA (shared, not copied)
 pki = certs.pki
 cert_sshd = certs.cert_sshd
-
-
-def arun(coro: Coroutine[Any, Any, T], timeout: float = 90.0) -> T:
-    """Run ``coro`` in a fresh loop with a timeout."""
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 class CertPolicy(ServerInterface):

@@ -12,9 +12,8 @@ import hashlib
 import os
 import shutil
 import struct
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -23,32 +22,17 @@ from paramiko import aio as paramiko_aio
 from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, AuthenticationException, ServerInterface, aio
 from ssh_transport.protocol.negotiation import AlgorithmPreferences
 from ssh_wire import BadHostKeyException
+from support.aio_run import arun
 from support.peers import missing_peer
 from support.sshd import SSHD, keygen
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
-T = TypeVar("T")
 # OpenSSH 9.2 has no ML-KEM: that kex is tested ours-vs-ours.
 PREFS = AlgorithmPreferences()
 KEX_ROWS = [k for k in PREFS.kex if not k.startswith("mlkem")]
 CIPHER_ROWS = list(PREFS.ciphers)
 HOST_KEY_ROWS = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"]
-
-
-def arun(coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
-    """Run ``coro`` with a timeout in a fresh loop; no task may be left over."""
-
-    async def main() -> T:
-        result = await asyncio.wait_for(coro, timeout)
-        for _ in range(20):
-            await asyncio.sleep(0)
-        me = asyncio.current_task()
-        left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-        assert not left, f"tasks left behind: {left}"
-        return result
-
-    return asyncio.run(main())
 
 
 def only(category: str, keep: str) -> dict[str, list[str]]:

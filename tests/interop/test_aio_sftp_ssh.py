@@ -9,9 +9,8 @@ import asyncio
 import hashlib
 import os
 import shutil
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -19,17 +18,11 @@ import ssh_keys
 from ssh_sftp import LocalSFTPServerInterface
 from ssh_sftp.aio import SFTPClient, open_sftp, serve_sftp
 from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, ServerInterface, aio
+from support.aio_run import arun
 from support.peers import missing_peer
 from support.sshd import SSHD, keygen
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
-
-T = TypeVar("T")
-
-
-def arun(coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
-    """Run ``coro`` with a timeout in a fresh loop."""
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def connect(sshd: SSHD) -> Any:

@@ -10,8 +10,7 @@ checked through ``@cert-authority``."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -22,29 +21,14 @@ from ssh_transport.aio.channel import ChannelOpenError
 from ssh_transport.cert_policy import UserCertificatePolicy, parse_principal_line
 from ssh_transport.server_policy import HOSTKEYS_PROVE, host_key_proof_data, read_key_blobs
 from ssh_wire import Message, SSHException
+from support.aio_run import arun
 
 pytestmark = pytest.mark.timeout(60)
 
-T = TypeVar("T")
 CA = Ed25519Key.generate()
 HOST_KEY = Ed25519Key.generate()
 SECOND_HOST_KEY = ssh_keys.ECDSAKey.generate()
 USER = "u"
-
-
-def arun(coro: Coroutine[Any, Any, T], timeout: float = 45.0) -> T:
-    """Run ``coro`` in a fresh loop with a timeout; no task may be left over."""
-
-    async def main() -> T:
-        result = await asyncio.wait_for(coro, timeout)
-        for _ in range(20):
-            await asyncio.sleep(0)
-        me = asyncio.current_task()
-        left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-        assert not left, f"tasks left behind: {left}"
-        return result
-
-    return asyncio.run(main())
 
 
 def certified(**kwargs: Any) -> Any:

@@ -9,35 +9,19 @@ threaded transport (checked here step by step, without a clock)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 import ssh_keys
 from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, ServerInterface, aio
 from ssh_transport.keepalive import KeepaliveWatch
+from support.aio_run import arun
 from support.stall_relay import StallRelay
 
 pytestmark = pytest.mark.timeout(60)
 
-T = TypeVar("T")
 HOST_KEY = ssh_keys.Ed25519Key.generate()
-
-
-def arun(coro: Coroutine[Any, Any, T], timeout: float = 45.0) -> T:
-    """Run ``coro`` in a fresh loop with a timeout; no task may be left over."""
-
-    async def main() -> T:
-        result = await asyncio.wait_for(coro, timeout)
-        for _ in range(20):
-            await asyncio.sleep(0)
-        me = asyncio.current_task()
-        left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-        assert not left, f"tasks left behind: {left}"
-        return result
-
-    return asyncio.run(main())
 
 
 class Policy(ServerInterface):

@@ -10,8 +10,7 @@ import asyncio
 import os
 import socket
 import struct
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -27,30 +26,14 @@ from ssh_transport import (
     aio,
 )
 from ssh_wire import BadHostKeyException, SSHException
+from support.aio_run import arun
 from support.silent_peer import silent_listener
 
 pytestmark = pytest.mark.timeout(120)
 
-T = TypeVar("T")
 HOST_KEY = ssh_keys.Ed25519Key.generate()
 USER_KEY = ssh_keys.Ed25519Key.generate()
 OTHER_KEY = ssh_keys.Ed25519Key.generate()
-
-
-def arun(coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-    """Run ``coro`` in a fresh loop with a timeout, then check that it left
-    no task behind (no "Task was destroyed but it is pending")."""
-
-    async def main() -> T:
-        result = await asyncio.wait_for(coro, timeout)
-        for _ in range(20):
-            await asyncio.sleep(0)
-        me = asyncio.current_task()
-        left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
-        assert not left, f"tasks left behind: {left}"
-        return result
-
-    return asyncio.run(main())
 
 
 class Policy(ServerInterface):
