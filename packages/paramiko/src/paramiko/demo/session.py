@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import selectors
 import struct
 import subprocess
 import sys
@@ -38,26 +39,51 @@ def _grow_pipe(fd: int) -> None:
             pass
 
 
-def _pump_out(read_fd: int, send: Any) -> None:
-    """Copy a process's output fd to the channel until EOF.
+class _OutputPipe:
+    """One of the command's output pipes and where its bytes go.
 
-    Reads into one reused buffer: ``Channel.sendall`` encrypts what it is
-    given before it returns, so no bytes object is made (and its pages
+    Reads go into one reused buffer: ``Channel.sendall`` encrypts what it
+    is given before it returns, so no bytes object is made (and its pages
     faulted in) per read. The buffer starts small (stderr, interactive
     output) and grows to ``CHUNK`` when reads fill it (a stream)."""
-    buf = bytearray(START_CHUNK)
-    view = memoryview(buf)
-    try:
-        while True:
-            n = os.readv(read_fd, [buf])
-            if not n:
-                return
-            send(view[:n])
-            if n == len(buf) < CHUNK:
-                buf = bytearray(min(CHUNK, 4 * n))
-                view = memoryview(buf)
-    except (OSError, EOFError):
-        return
+
+    def __init__(self, fd: int, send: Any) -> None:
+        self.fd = fd
+        self.send = send
+        self.buf = bytearray(START_CHUNK)
+
+    def pump_once(self) -> bool:
+        """Move what one read gets to the channel; False at EOF."""
+        buf = self.buf
+        n = os.readv(self.fd, [buf])
+        if not n:
+            return False
+        self.send(memoryview(buf)[:n])
+        if n == len(buf) < CHUNK:
+            self.buf = bytearray(min(CHUNK, 4 * n))
+        return True
+
+
+def _pump_outputs(*pipes: _OutputPipe) -> None:
+    """Copy the command's output pipes to the channel until each ends, in
+    one thread: whichever pipe has data is read (as sshd does, one loop for
+    stdout and stderr). Stops early if the channel is gone."""
+    with selectors.DefaultSelector() as sel:
+        for pipe in pipes:
+            sel.register(pipe.fd, selectors.EVENT_READ, pipe)
+        try:
+            while sel.get_map():
+                for key, _ in sel.select():
+                    pipe = key.data
+                    if not pipe.pump_once():
+                        sel.unregister(pipe.fd)
+        except (OSError, EOFError):
+            return
+
+
+def _pump_out(read_fd: int, send: Any) -> None:
+    """Copy one output fd (a pty's master) to the channel until EOF."""
+    _pump_outputs(_OutputPipe(read_fd, send))
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -91,8 +117,9 @@ def run_exec(channel: Any, command: str, env: Mapping[str, str] | None = None) -
     """Run ``command`` through the user's shell, wired to ``channel``; send its exit status.
     ``env`` adds to the server's environment (``SSH_ORIGINAL_COMMAND`` ...).
 
-    One thread copies the channel into the command's stdin and one its
-    stderr out; the calling thread copies its stdout, then waits for it to
+    One thread copies the channel into the command's stdin (a thread
+    blocked in ``Channel.recv`` reads the socket itself, the fastest way in);
+    the calling thread copies its stdout and stderr out, then waits for it to
     exit and sends the status (as sshd does: after all of its output)."""
     proc = subprocess.Popen(
         [_shell(), "-c", command],
@@ -109,12 +136,13 @@ def run_exec(channel: Any, command: str, env: Mapping[str, str] | None = None) -
     # the feeder owns (and closes) its own descriptor for stdin
     stdin_fd = os.dup(proc.stdin.fileno())
     proc.stdin.close()
+    outputs = (
+        _OutputPipe(proc.stdout.fileno(), channel.sendall),
+        _OutputPipe(proc.stderr.fileno(), channel.sendall_stderr),
+    )
     feeder = threading.Thread(target=_pump_in, args=(channel, stdin_fd), daemon=True)
     feeder.start()
-    err = threading.Thread(target=_pump_out, args=(proc.stderr.fileno(), channel.sendall_stderr), daemon=True)
-    err.start()
-    _pump_out(proc.stdout.fileno(), channel.sendall)
-    err.join()
+    _pump_outputs(*outputs)
     proc.stdout.close()
     proc.stderr.close()
     status = proc.wait()
