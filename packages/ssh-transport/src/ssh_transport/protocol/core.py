@@ -224,6 +224,13 @@ class SSHProtocol:
         reader's minimum). False if bytes are buffered."""
         return self.reader.shrink_buffer() if size is None else self.reader.shrink_buffer(size)
 
+    def stream_output(self, on: bool) -> None:
+        """A sender starts (True) or ends (False) a bulk write of channel
+        data: meanwhile the packet writer reuses its batch buffer once the
+        driver has written it (``PacketWriter.keep_batch_buffer``; calls nest,
+        nothing is kept after the last end)."""
+        self.writer.keep_batch_buffer(on)
+
     @property
     def negotiated(self) -> Negotiated | None:
         """The algorithms chosen by the last key exchange (None before the first)."""
