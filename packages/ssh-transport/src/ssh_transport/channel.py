@@ -24,6 +24,7 @@ from .pipe import OrPipe, PosixPipe, WindowsPipe, make_or_pipe, make_pipe
 from .protocol.constants import EXTENDED_DATA_STDERR
 
 if TYPE_CHECKING:
+    from .channel_host import ChannelHost
     from .transport import Transport
 
 _U32 = struct.Struct(">I")
@@ -107,6 +108,8 @@ class Channel:
         """A channel with local id ``chanid``, not yet attached to a transport."""
         self.chanid = chanid
         self.transport: Transport | None = None
+        # everything the channel asks of its transport goes through this
+        self._host: ChannelHost | None = None
         self.name = str(chanid)
         self.kind = "session"
         self.active = False
@@ -145,6 +148,9 @@ class Channel:
         self._receiver: Callable[[bytes], object] | None = None
         # why the transport dropped this channel before its stream ended
         self._close_error: Exception | None = None
+        #: server: what the client asked to run when a forced command
+        #: replaced it (see ``Transport.get_original_command``)
+        self.original_command: bytes | None = None
 
     def __repr__(self) -> str:
         out = f"<paramiko.Channel {self.chanid}"
@@ -163,8 +169,8 @@ class Channel:
     @property
     def remote_chanid(self) -> int:
         """The peer's id for this channel (0 until the open is confirmed)."""
-        t = self.transport
-        rid = t._core.channel_remote_id(self.chanid) if t is not None and t._core is not None else -1
+        h = self._host
+        rid = h.remote_id(self.chanid) if h is not None else -1
         if rid >= 0:
             self._remote_chanid = rid
         return self._remote_chanid
@@ -172,8 +178,8 @@ class Channel:
     @property
     def out_window_size(self) -> int:
         """How many bytes the peer will still take before it adjusts its window."""
-        t = self.transport
-        return t._core.channel_send_window(self.chanid) if t is not None and t._core is not None else 0
+        h = self._host
+        return h.send_window(self.chanid) if h is not None else 0
 
     def __del__(self) -> None:
         try:
@@ -188,28 +194,42 @@ class Channel:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- attaching (called by the transport) ----------------------------------
+    # -- the driver's side (called by the transport, lock held unless said) ----
+    #
+    # These are the whole interface a driver uses on a channel; they are
+    # public so that a driver needs no private access, but are not for
+    # applications.
 
-    def _attach(self, transport: Transport) -> None:
+    def attach(self, transport: Transport, host: ChannelHost) -> None:
+        """For the driver (lock not needed): run on ``transport``, asking
+        ``host`` for everything the channel needs from it."""
         self.transport = transport
-        self._lock = transport._lock
+        self._host = host
+        self._lock = host.lock
         self._cond = threading.Condition(self._lock)
 
-    def _notify(self) -> None:
-        """Wake threads waiting on this channel (lock held)."""
-        if self._waiting:
-            self._cond.notify_all()
+    @property
+    def receiver(self) -> Callable[[bytes], object] | None:
+        """For the driver: the function set by ``set_receiver`` (or None);
+        it gets ``b""`` at EOF and close, outside the lock."""
+        return self._receiver
 
-    def _feed(self, data: bytes | memoryview, ext: int) -> None:
-        """Data from the peer (lock held). Waiters are woken by the caller
-        (``_notify``) once per batch of packets, not once per packet."""
+    def deliver(self, data: bytes | memoryview, ext: int) -> Callable[[bytes], object] | None:
+        """For the driver (lock held): data from the peer. Returns the
+        receiver when the data is for it (the caller reopens the window and
+        calls it with ``bytes(data)`` after releasing the lock); otherwise
+        buffers it for ``recv`` and returns None, and the caller wakes the
+        channel with ``wake`` once per batch of packets."""
+        fn = self._receiver
+        if fn is not None and not ext and not self._read_shut:
+            return fn
         if self._read_shut:
             self._consumed(len(data))
-            return
+            return None
         if ext and not self.combine_stderr:
             if ext != EXTENDED_DATA_STDERR:
                 self._consumed(len(data))
-                return
+                return None
             self._err.append(data)
             if self._err_flag is not None:
                 self._err_flag.set()
@@ -217,51 +237,53 @@ class Channel:
             self._in.append(data)
             if self._out_flag is not None:
                 self._out_flag.set()
+        return None
 
-    def set_receiver(self, fn: Callable[[bytes], object] | None) -> list[bytes]:
-        """Hand main-stream data straight to ``fn(data)`` instead of buffering
-        it for ``recv`` (None: back to buffering). ``fn`` runs in whichever
-        thread reads the socket (the transport's thread, or a thread waiting
-        in another channel's ``recv``, see driver.py), outside the transport
-        lock, once per received packet in order, and gets ``b""`` at EOF or
-        close; the window is reopened as it is called. Saves a thread
-        hand-off for protocols that parse everything as it arrives (SFTP).
-        Returns the data buffered before the call: the caller must process it
-        before anything ``fn`` gets (hold a lock that ``fn`` also takes)."""
-        t = self.transport
-        with self._lock:
-            self._receiver = fn
-            if fn is None:
-                return []
-            chunks = list(self._in.chunks)
-            if chunks and self._in.offset:
-                chunks[0] = chunks[0][self._in.offset :]
-            pending = [bytes(c) for c in chunks]
-            self._in = _InBuffer()
-            n = sum(map(len, pending))
-            core = t._core if t is not None else None
-            flush = False
-            if n and core is not None and not self.closed:
-                core.channel_consumed(self.chanid, n)
-                flush = core.has_data_to_send()
-        if flush and t is not None:
-            t._flush()
-        return pending
+    def wake(self) -> int:
+        """For the driver (lock held): wake the threads waiting on this
+        channel. Returns how many of them were followers (see
+        ``ChannelHost.add_follower``) that the host no longer has to count."""
+        n = self._unwoken
+        if n:
+            # its recv() threads will wake and look again
+            self._unwoken = 0
+            self._wake_gen += 1
+        if self._waiting:
+            self._cond.notify_all()
+        return n
 
-    def _consumed(self, n: int) -> None:
-        t = self.transport
-        if t is not None and t._core is not None and not self.closed:
-            t._core.channel_consumed(self.chanid, n)
+    def open_confirmed(self) -> None:
+        """For the driver (lock held): the peer accepted the open."""
+        self.active = True
+        self._opened.set()
 
-    def _on_eof(self) -> None:
+    def open_failed(self, error: Exception) -> None:
+        """For the driver (lock held): the peer refused the open."""
+        self._open_error = error
+        self.closed = True
+        self._opened.set()
+
+    @property
+    def open_settled(self) -> bool:
+        """For the driver: whether the open was answered (or the channel died)."""
+        return self._opened.is_set()
+
+    @property
+    def open_error(self) -> Exception | None:
+        """For the driver: why the peer refused the open (None if it did not)."""
+        return self._open_error
+
+    def deliver_eof(self) -> None:
+        """For the driver (lock held): the peer sent EOF."""
         self.eof_received = True
         self._set_pipes()
         self._cond.notify_all()
 
-    def _on_close(self, error: Exception | None = None) -> None:
-        """The channel is gone (peer CLOSE, or the transport died); lock held.
-        ``error``: the transport was dropped because the peer went silent;
-        a stream that had not ended then raises it instead of ending quietly."""
+    def deliver_close(self, error: Exception | None = None) -> None:
+        """For the driver (lock held): the channel is gone (peer CLOSE, or
+        the transport died). ``error``: the transport was dropped because the
+        peer went silent; a stream that had not ended then raises it instead
+        of ending quietly."""
         if error is not None and not self.eof_received and not self.closed:
             self._close_error = error
         self.eof_received = True
@@ -276,15 +298,73 @@ class Channel:
         self._opened.set()
         self._cond.notify_all()
 
+    def deliver_reply(self, success: bool) -> None:
+        """For the driver (lock held): the peer answered our oldest request."""
+        if self._replies:
+            self._replies.popleft()[0] = success
+        self._cond.notify_all()
+
+    def deliver_exit_status(self, status: int) -> None:
+        """For the driver (lock held): the command's exit status arrived."""
+        self.exit_status = status
+        self.status_event.set()
+        self._cond.notify_all()
+
+    def deliver_exit_signal(self, signal: str, core_dumped: bool, message: str) -> None:
+        """For the driver (lock held): the command died of ``signal``."""
+        self.exit_signal = (signal, core_dumped, message)
+        self.status_event.set()
+        self._cond.notify_all()
+
+    def begin_reply(self) -> None:
+        """For the driver (lock held): the calling thread answers a request
+        the peer made on this channel; until ``end_reply``, other threads'
+        writes wait, so a handler the request started never overtakes the
+        reply."""
+        self._replying_thread = threading.get_ident()
+
+    def end_reply(self) -> None:
+        """For the driver (lock held): the reply is queued."""
+        self._replying_thread = None
+        self._cond.notify_all()
+
+    def set_receiver(self, fn: Callable[[bytes], object] | None) -> list[bytes]:
+        """Hand main-stream data straight to ``fn(data)`` instead of buffering
+        it for ``recv`` (None: back to buffering). ``fn`` runs in whichever
+        thread reads the socket (the transport's thread, or a thread waiting
+        in another channel's ``recv``, see driver.py), outside the transport
+        lock, once per received packet in order, and gets ``b""`` at EOF or
+        close; the window is reopened as it is called. Saves a thread
+        hand-off for protocols that parse everything as it arrives (SFTP).
+        Returns the data buffered before the call: the caller must process it
+        before anything ``fn`` gets (hold a lock that ``fn`` also takes)."""
+        h = self._host
+        with self._lock:
+            self._receiver = fn
+            if fn is None:
+                return []
+            chunks = list(self._in.chunks)
+            if chunks and self._in.offset:
+                chunks[0] = chunks[0][self._in.offset :]
+            pending = [bytes(c) for c in chunks]
+            self._in = _InBuffer()
+            n = sum(map(len, pending))
+            flush = False
+            if n and h is not None and not self.closed:
+                flush = h.consumed(self.chanid, n)
+        if flush and h is not None:
+            h.flush()
+        return pending
+
+    def _consumed(self, n: int) -> None:
+        h = self._host
+        if h is not None and not self.closed:
+            h.consumed(self.chanid, n)
+
     def _set_pipes(self) -> None:
         """EOF or close: reads no longer block, so ``fileno`` stays readable."""
         if self._pipe is not None:
             self._pipe.set_forever()
-
-    def _on_reply(self, success: bool) -> None:
-        if self._replies:
-            self._replies.popleft()[0] = success
-        self._cond.notify_all()
 
     # -- identity ------------------------------------------------------------
 
@@ -342,24 +422,24 @@ class Channel:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("timed out")
-        t = self.transport
+        h = self._host
         gen = self._wake_gen
-        if t is None:
+        if h is None:
             follow = False
         elif follow:
-            t._unwoken += 1
+            h.add_follower()
             self._unwoken += 1
         else:
-            t._wake_reader()
+            h.wake_reader()
         self._waiting += 1
         try:
             self._cond.wait(remaining)
         finally:
             self._waiting -= 1
             if follow:
-                assert t is not None
+                assert h is not None
                 if self._wake_gen == gen:  # not woken by the transport: timeout, close, ...
-                    t._unwoken -= 1
+                    h.drop_follower()
                     self._unwoken -= 1
 
     def _hold_for_reply(self) -> None:
@@ -367,8 +447,8 @@ class Channel:
         made on this channel, make other threads wait, so that output from a
         handler the request started never overtakes the reply."""
         while self._replying_thread is not None and self._replying_thread != threading.get_ident():
-            t = self.transport
-            if self.closed or t is None or not t.active:
+            h = self._host
+            if self.closed or h is None or not h.active:
                 return
             self._wait(None)
 
@@ -378,23 +458,22 @@ class Channel:
     # -- requests ----------------------------------------------------------------
 
     def _request(self, kind: str, data: bytes = b"", want_reply: bool = True) -> bool:
-        t = self._live_transport()
+        h = self._live_host()
         slot: list[bool | None] = [None]
         with self._lock:
             self._hold_for_reply()
-            if self.closed or t._core is None:
+            if self.closed or not h.request(self.chanid, kind, want_reply, data):
                 raise SSHException("Channel is closed")
             if want_reply:
                 self._replies.append(slot)
-            t._core.channel_request(self.chanid, kind, want_reply, data)
         # A positive channel timeout bounds the wait for the reply (0.0, non-blocking, does not).
         deadline = time.monotonic() + self.timeout if self.timeout else None
-        t._flush(deadline)
+        h.flush(deadline)
         if not want_reply:
             return True
         with self._lock:
             while slot[0] is None:
-                if self.closed or not t.active:
+                if self.closed or not h.active:
                     raise self._close_error or SSHException("Channel closed.")
                 self._wait(deadline)
         return bool(slot[0])
@@ -404,6 +483,12 @@ class Channel:
         if t is None or not self.active:
             raise SSHException("Channel is not open")
         return t
+
+    def _live_host(self) -> ChannelHost:
+        h = self._host
+        if h is None or not self.active:
+            raise SSHException("Channel is not open")
+        return h
 
     def _start(self, kind: str, data: bytes = b"") -> bool:
         ok = self._request(kind, data)
@@ -513,10 +598,10 @@ class Channel:
 
     def recv_exit_status(self) -> int:
         """Wait for the command to finish; its exit status, or -1 if none came."""
-        t = self.transport
-        if t is not None and not self.status_event.is_set():
-            with t._lock:
-                t._wake_reader()
+        h = self._host
+        if h is not None and not self.status_event.is_set():
+            with self._lock:
+                h.wake_reader()
         self.status_event.wait()
         return self.exit_status
 
@@ -545,7 +630,7 @@ class Channel:
         if nbytes <= 0:
             return b""
         deadline = None
-        t = self.transport
+        h = self._host
         with self._lock:
             while not buf.size:
                 if self.eof_received or self.closed or self._read_shut:
@@ -556,11 +641,11 @@ class Channel:
                     deadline = time.monotonic() + self.timeout
                 if deadline is not None and deadline <= time.monotonic():
                     raise TimeoutError("timed out")
-                if t is not None and t._try_lead():
+                if h is not None and h.try_lead():
                     # read the socket in this thread (see driver.py)
                     self._lock.release()
                     try:
-                        t._lead(deadline)
+                        h.lead(deadline)
                     finally:
                         self._lock.acquire()
                     continue
@@ -569,14 +654,10 @@ class Channel:
             flag = self._err_flag if stderr else self._out_flag
             if flag is not None and not buf.size:
                 flag.clear()
-            core = t._core if t is not None else None
-            if core is not None and not self.closed:
-                core.channel_consumed(self.chanid, len(data))
-                flush = core.has_data_to_send()
-            else:
-                flush = False
-        if flush and t is not None:
-            t._flush()
+            flush = h is not None and not self.closed and h.consumed(self.chanid, len(data))
+        if flush:
+            assert h is not None
+            h.flush()
         return data
 
     def fileno(self) -> int:
@@ -599,12 +680,11 @@ class Channel:
 
     def send_ready(self) -> bool:
         """Whether ``send`` would take at least one byte without blocking."""
-        t = self.transport
+        h = self._host
         with self._lock:
-            if self.closed or self.eof_sent or t is None or t._core is None:
+            if self.closed or self.eof_sent or h is None:
                 return True
-            st = t._core.conn.get(self.chanid)
-            return st is None or st.remote_window > 0
+            return h.send_window(self.chanid) > 0
 
     def send(self, s: str | bytes | bytearray | memoryview) -> int:
         """Send data; returns how many bytes were taken (maybe fewer than given).
@@ -628,9 +708,8 @@ class Channel:
     def _sendall(self, data: bytes | bytearray | memoryview, ext: int) -> None:
         mv = memoryview(data)
         deadline = self._deadline()
-        t = self.transport
-        core = t._core if t is not None else None
-        if core is None or len(mv) <= SEND_BATCH:
+        h = self._host
+        if h is None or len(mv) <= SEND_BATCH:
             while mv:
                 n = self._send(mv, ext, deadline)
                 mv = mv[n:]
@@ -638,31 +717,31 @@ class Channel:
         # several batches: the packet writer seals each into the buffer the
         # last one was written from (given back at the end)
         with self._lock:
-            core.stream_output(True)
+            h.stream_output(True)
         try:
             while mv:
                 n = self._send(mv, ext, deadline)
                 mv = mv[n:]
         finally:
             with self._lock:
-                core.stream_output(False)
+                h.stream_output(False)
 
     def _send(self, data: bytes | bytearray | memoryview, ext: int, deadline: float | None = None) -> int:
-        t = self.transport
-        if t is None:
+        h = self._host
+        if h is None:
             raise OSError("Socket is closed")
         if not len(data):
             return 0
+        chanid = self.chanid
         with self._lock:
             self._hold_for_reply()
-            core = t._core
             while True:
-                if self.closed or self.eof_sent or core is None or not t.active:
+                if self.closed or self.eof_sent or not h.active:
                     raise self._socket_closed()
-                st = core.conn.get(self.chanid)
-                if st is None or st.close_sent:
+                room = h.send_room(chanid)
+                if room < 0:
                     raise self._socket_closed()
-                if st.remote_window > 0:
+                if room > 0:
                     break
                 if deadline is None and self.timeout is not None:
                     deadline = time.monotonic() + self.timeout
@@ -670,16 +749,16 @@ class Channel:
             if deadline is None and self.timeout is not None:
                 deadline = time.monotonic() + self.timeout
             # the peer's window is open, but is its socket still read?
-            t._wait_for_room(deadline)
-            if self.closed or not t.active:
+            h.wait_for_room(deadline)
+            if self.closed or not h.active:
                 raise self._socket_closed()
             try:
-                n = core.send_channel_data(self.chanid, data[:SEND_BATCH], ext)
+                n = h.send_data(chanid, data[:SEND_BATCH], ext)
             except SSHException as exc:
                 raise OSError(f"Socket is closed: {exc}") from exc
         # with a timeout, never block in the socket past it (a peer that
         # stopped reading): the rest goes out through the writer thread
-        t._flush(deadline)
+        h.flush(deadline)
         return n
 
     def _socket_closed(self) -> OSError:
@@ -709,31 +788,31 @@ class Channel:
 
     def shutdown_write(self) -> None:
         """Send EOF: the peer gets no more data from us."""
-        t = self.transport
+        h = self._host
         with self._lock:
             self._hold_for_reply()
-            if self.eof_sent or self.closed or t is None or t._core is None:
+            if self.eof_sent or self.closed or h is None:
                 return
             self.eof_sent = True
-            t._core.channel_eof(self.chanid)
-        t._flush(self._deadline())
+            h.send_eof(self.chanid)
+        h.flush(self._deadline())
 
     def close(self) -> None:
         """Close the channel; queued data is flushed first. Further reads
         return EOF and writes fail."""
-        t = self.transport
+        h = self._host
         with self._lock:
             self._hold_for_reply()
             if self.closed:
                 return
             self.closed = True
             self.active = False
-            if t is not None and t._core is not None and t.active:
-                t._core.close_channel(self.chanid)
+            if h is not None:
+                h.send_close(self.chanid)
             self._set_pipes()
             self._cond.notify_all()
-        if t is not None:
-            t._flush(self._deadline())
+        if h is not None:
+            h.flush(self._deadline())
         with self._lock:
             pipe, self._pipe = self._pipe, None
             self._out_flag = self._err_flag = None

@@ -222,10 +222,11 @@ class DriverMixin:
         self._shutdown(error, flush=True)
         # Nothing reads any more: give the receive buffers back now rather
         # than when the transport is collected (reference cycles can keep a
-        # closed transport until the next garbage collection).
+        # closed transport until the next garbage collection), with whatever
+        # arrived after the end (a peer's last packets, cut short).
         if token.acquire(timeout=1.0):
             try:
-                core.shrink_reader_buffer(0)
+                core.discard_received_input()
             finally:
                 token.release()
 
@@ -399,12 +400,13 @@ class DriverMixin:
                             chan = channels.get(e.chanid)  # type: ignore[attr-defined]
                             if chan is None:
                                 core.channel_consumed(e.chanid, len(e.data))  # type: ignore[attr-defined]
-                            elif chan._receiver is not None and not e.ext and not chan._read_shut:  # type: ignore[attr-defined]
-                                calls.append((chan._receiver, bytes(e.data)))  # type: ignore[attr-defined]
-                                core.channel_consumed(e.chanid, len(e.data))  # type: ignore[attr-defined]
-                            else:
-                                chan._feed(e.data, e.ext)  # type: ignore[attr-defined]
+                                continue
+                            fn = chan.deliver(e.data, e.ext)  # type: ignore[attr-defined]
+                            if fn is None:
                                 woken.add(chan)
+                            else:
+                                calls.append((fn, bytes(e.data)))  # type: ignore[attr-defined]
+                                core.channel_consumed(e.chanid, len(e.data))  # type: ignore[attr-defined]
                             continue
                         if t is adj_ev:
                             chan = channels.get(e.chanid)  # type: ignore[attr-defined]
@@ -415,15 +417,13 @@ class DriverMixin:
                 finally:
                     # one wake-up per channel per batch, before the lock is released
                     for chan in woken:
-                        if chan._unwoken:
+                        n = chan.wake()
+                        if n:
                             # its recv() threads will wake and look again
-                            self._unwoken -= chan._unwoken
-                            chan._unwoken = 0
-                            chan._wake_gen += 1
+                            self._unwoken -= n
                             if not lead and not self._unwoken:
                                 # all of them woken: one will come back and lead
                                 self._park_due = True
-                        chan._notify()
             for fn, data in calls:
                 self._deliver(fn, data)
             if e is None:
@@ -504,17 +504,14 @@ class DriverMixin:
         with self._lock:
             chan = self._channels.get(e.chanid)
             if chan is not None:
-                chan.active = True
-                chan._opened.set()
+                chan.open_confirmed()
             self._cond.notify_all()
 
     def _on_ChannelOpenFailed(self, e: ev.ChannelOpenFailed) -> None:
         with self._lock:
             chan = self._channels.pop(e.chanid, None)
             if chan is not None:
-                chan._open_error = ChannelException(e.code, e.text)
-                chan.closed = True
-                chan._opened.set()
+                chan.open_failed(ChannelException(e.code, e.text))
             self._cond.notify_all()
 
     def _on_ChannelOpenRequested(self, e: ev.ChannelOpenRequested) -> None:
@@ -563,38 +560,36 @@ class DriverMixin:
         with self._lock:
             chan = self._channels.get(e.chanid)
             if chan is not None:
-                chan._on_eof()
-        if chan is not None and chan._receiver is not None:
-            self._deliver(chan._receiver, b"")
+                chan.deliver_eof()
+        fn = chan.receiver if chan is not None else None
+        if fn is not None:
+            self._deliver(fn, b"")
 
     def _on_ChannelClosed(self, e: ev.ChannelClosed) -> None:
         with self._lock:
             chan = self._channels.pop(e.chanid, None)
             if chan is not None:
-                chan._on_close()
-        if chan is not None and chan._receiver is not None:
-            self._deliver(chan._receiver, b"")
+                chan.deliver_close()
+        fn = chan.receiver if chan is not None else None
+        if fn is not None:
+            self._deliver(fn, b"")
 
     def _on_ChannelRequestReplied(self, e: ev.ChannelRequestReplied) -> None:
         with self._lock:
             chan = self._channels.get(e.chanid)
             if chan is not None:
-                chan._on_reply(e.success)
+                chan.deliver_reply(e.success)
 
     def _on_ChannelRequestReceived(self, e: ev.ChannelRequestReceived) -> None:
         chan = self._channels.get(e.chanid)
         ok = False
         if e.kind == "exit-status" and chan is not None:
             with self._lock:
-                chan.exit_status = int(e.args[0])  # type: ignore[call-overload]
-                chan.status_event.set()
-                chan._cond.notify_all()
+                chan.deliver_exit_status(int(e.args[0]))  # type: ignore[call-overload]
         elif e.kind == "exit-signal" and chan is not None:
             with self._lock:
                 sig, core_dumped, msg, _lang = e.args
-                chan.exit_signal = (str(sig), bool(core_dumped), str(msg))
-                chan.status_event.set()
-                chan._cond.notify_all()
+                chan.deliver_exit_signal(str(sig), bool(core_dumped), str(msg))
         elif self.server_mode:
             self._answer_server_channel_request(chan, e)
             return
@@ -613,7 +608,7 @@ class DriverMixin:
         assert core is not None
         if chan is not None:
             with self._lock:
-                chan._replying_thread = threading.get_ident()
+                chan.begin_reply()
         ok = False
         try:
             ok = self._server_channel_request(chan, e)
@@ -622,8 +617,7 @@ class DriverMixin:
                 if e.want_reply:
                     core.channel_request_reply(e.chanid, ok)
                 if chan is not None:
-                    chan._replying_thread = None
-                    chan._cond.notify_all()
+                    chan.end_reply()
             if e.want_reply:
                 self._flush()
 
@@ -861,7 +855,7 @@ class DriverMixin:
             chans = list(self._channels.values())
             self._channels.clear()
             for chan in chans:
-                chan._on_close(self._peer_lost)
+                chan.deliver_close(self._peer_lost)
             for slot in self._global_replies:
                 slot[0] = False
             self._cond.notify_all()
@@ -869,8 +863,9 @@ class DriverMixin:
             self._keepalive_cond.notify_all()
             self._drained.notify_all()
         for chan in chans:
-            if chan._receiver is not None:
-                self._deliver(chan._receiver, b"")
+            fn = chan.receiver
+            if fn is not None:
+                self._deliver(fn, b"")
         if not first:
             return
         self._kex_done.set()

@@ -212,7 +212,7 @@ class ServerSideMixin:
         """Server: what the client asked ``channel`` to run when a forced
         command replaced it (its exec command, or its subsystem's name), for
         ``SSH_ORIGINAL_COMMAND``, as sshd sets it; None otherwise."""
-        original: bytes | None = getattr(channel, "_original_command", None)
+        original: bytes | None = getattr(channel, "original_command", None)
         return original
 
     def _server_auth_info(self, e: ev.AuthInfoResponded) -> None:
@@ -283,7 +283,7 @@ class ServerSideMixin:
         forced = self._forced_command()
         if forced is not None and kind in ("exec", "shell", "subsystem"):
             self.logger.info("a forced command replaces the client's %s request", kind)
-            chan._original_command = original_command(kind, a)  # type: ignore[attr-defined]
+            chan.original_command = original_command(kind, a)
             return bool(self._hook("check_channel_exec_request", False, chan, forced.encode("utf-8")))
         if not self._server_policy.request_permitted(kind):
             return False

@@ -35,6 +35,7 @@ from ssh_wire import (
 )
 
 from .channel import Channel
+from .channel_host import ThreadedChannelHost
 from .client_auth import ClientAuthMixin, InteractiveHandler
 from .driver import DriverMixin
 from .keepalive import KeepaliveMixin
@@ -212,6 +213,8 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         self._lead_error: Exception | None = None
         self._exception: Exception | None = None
         self._channels: dict[int, Channel] = {}
+        # what this transport's channels see of it (channel_host.py)
+        self._channel_host = ThreadedChannelHost(self)
         self._accept_queue: deque[Channel] = deque()
         self._server_keys: dict[str, Any] = {}
         self._expected_key_type: str | None = None
@@ -677,7 +680,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
 
     def _new_channel(self, chanid: int) -> Channel:
         chan = Channel(chanid)
-        chan._attach(self)
+        chan.attach(self, self._channel_host)
         self._channels[chanid] = chan
         return chan
 
@@ -721,7 +724,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         deadline = time.monotonic() + (timeout if timeout is not None else self.channel_timeout)
         self._flush(deadline)
         with self._lock:
-            while not chan._opened.is_set():
+            while not chan.open_settled:
                 if not self.active:
                     raise self._saved_exception() or SSHException("Unable to open channel.")
                 remaining = deadline - time.monotonic()
@@ -730,8 +733,8 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
                     core.close_channel(chanid)
                     raise SSHException("Timeout opening channel.")
                 self._wait_cond(remaining)
-            if chan._open_error is not None:
-                raise chan._open_error
+            if chan.open_error is not None:
+                raise chan.open_error
             if not chan.active:
                 raise self._saved_exception() or SSHException("Unable to open channel.")
         return chan

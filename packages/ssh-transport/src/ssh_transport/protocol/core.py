@@ -224,6 +224,14 @@ class SSHProtocol:
         reader's minimum). False if bytes are buffered."""
         return self.reader.shrink_buffer() if size is None else self.reader.shrink_buffer(size)
 
+    def discard_received_input(self) -> None:
+        """For a driver that has stopped reading for good (the connection
+        ended): drop received bytes not yet processed (a packet cut short by
+        the close) and give the receive buffer back, which
+        ``shrink_reader_buffer`` refuses while bytes are buffered."""
+        self.reader.take_buffered()
+        self.reader.shrink_buffer(0)
+
     def stream_output(self, on: bool) -> None:
         """A sender starts (True) or ends (False) a bulk write of channel
         data: meanwhile the packet writer reuses its batch buffer once the
@@ -240,6 +248,14 @@ class SSHProtocol:
         """How many bytes the peer will still take on channel ``chanid`` (0 if unknown)."""
         st = self.conn.get(chanid)
         return st.remote_window if st is not None else 0
+
+    def channel_send_room(self, chanid: int) -> int:
+        """Like ``channel_send_window``, but -1 when nothing can be sent on
+        channel ``chanid`` any more (unknown, or CLOSE already sent)."""
+        st = self.conn.get(chanid)
+        if st is None or st.close_sent:
+            return -1
+        return st.remote_window
 
     def channel_remote_id(self, chanid: int) -> int:
         """The peer's id for channel ``chanid`` (-1 until the open is confirmed)."""
