@@ -19,6 +19,7 @@ from ssh_keys import Certificate, SKKey, SKSignature
 from ssh_wire import Message, SSHException
 
 from .cert_policy import PrincipalLine, UserCertificatePolicy
+from .protocol import events as ev
 from .protocol.constants import AUTH_FAILED, AUTH_PARTIALLY_SUCCESSFUL, AUTH_SUCCESSFUL
 from .protocol.negotiation import has_certificate, key_type_of, signature_algorithm_of
 from .server import security_key_refusal
@@ -158,6 +159,29 @@ class ServerPolicy:
         """The methods ``get_allowed_auths`` lists for ``username``."""
         text = self.hook("get_allowed_auths", "password", username) or ""
         return [a.strip() for a in str(text).split(",") if a.strip()]
+
+    def auth_answer(
+        self, e: ev.AuthRequested, sk_signature: SKSignature | None, client_address: Callable[[], str | None]
+    ) -> Any:
+        """The server hook's answer to login request ``e`` (maybe an
+        awaitable, on asyncio): "none" is always asked, a method
+        ``get_allowed_auths`` does not list fails, and for "publickey" this
+        is ``publickey_check``'s answer, still to go through
+        ``publickey_finish``. ``client_address`` is called only for a key."""
+        if e.method == "none":
+            return self.hook("check_auth_none", AUTH_FAILED, e.username)
+        if e.method not in self.allowed_auths(e.username):
+            return AUTH_FAILED
+        if e.method == "password":
+            if e.new_password is not None:
+                return self.hook("check_auth_password_change", AUTH_FAILED, e.username, e.password, e.new_password)
+            return self.hook("check_auth_password", AUTH_FAILED, e.username, e.password)
+        if e.method == "publickey":
+            address = client_address() if e.key is not None else None
+            return self.publickey_check(e.username, e.key, e.signed, sk_signature, address)
+        if e.method == "keyboard-interactive":
+            return self.hook("check_auth_interactive", AUTH_FAILED, e.username, e.submethods)
+        return AUTH_FAILED
 
     # -- publickey -------------------------------------------------------------
 

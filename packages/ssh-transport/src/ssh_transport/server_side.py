@@ -114,25 +114,11 @@ class ServerSideMixin:
             if banner and banner[0]:
                 with self._lock:
                     core.send_auth_banner(banner[0], banner[1] or "")
-        allowed = self._allowed_auths(e.username)
-        result: Any = AUTH_FAILED
-        if e.method == "none":
-            result = self._hook("check_auth_none", AUTH_FAILED, e.username)
-        elif e.method not in allowed:
-            result = AUTH_FAILED
-        elif e.method == "password":
-            if e.new_password is not None:
-                result = self._hook("check_auth_password_change", AUTH_FAILED, e.username, e.password, e.new_password)
-            else:
-                result = self._hook("check_auth_password", AUTH_FAILED, e.username, e.password)
-        elif e.method == "publickey":
-            policy = self._server_policy
-            sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
-            address = self._client_address() if e.key is not None else None
-            result = policy.publickey_check(e.username, e.key, e.signed, sk_signature, address)
+        policy = self._server_policy
+        sk_signature = core.server_auth.sk_signature if core.server_auth is not None else None
+        result = policy.auth_answer(e, sk_signature, self._client_address)
+        if e.method == "publickey":
             result = policy.publickey_finish(result, e.username, e.key, e.signed, sk_signature)
-        elif e.method == "keyboard-interactive":
-            result = self._hook("check_auth_interactive", AUTH_FAILED, e.username, e.submethods)
         self._answer_auth(result, self._allowed_auths(e.username), e.username)
 
     @property

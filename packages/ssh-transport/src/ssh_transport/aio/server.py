@@ -129,23 +129,11 @@ class SSHServerConnection(SSHConnection):
             banner = self._hook("get_banner", (None, None))
             if banner and banner[0]:
                 core.send_auth_banner(banner[0], banner[1] or "")
-        allowed = self._allowed(e.username)
-        value: Any = AUTH_FAILED
-        if e.method == "none":
-            value = self._hook("check_auth_none", AUTH_FAILED, e.username)
-        elif e.method not in allowed:
-            value = AUTH_FAILED
-        elif e.method == "password":
-            if e.new_password is not None:
-                value = self._hook("check_auth_password_change", AUTH_FAILED, e.username, e.password, e.new_password)
-            else:
-                value = self._hook("check_auth_password", AUTH_FAILED, e.username, e.password)
-        elif e.method == "publickey":
-            policy = self.policy
-            auth = core.server_auth
-            sk_signature = auth.sk_signature if auth is not None else None
-            address = self._client_address() if e.key is not None else None
-            value = policy.publickey_check(e.username, e.key, e.signed, sk_signature, address)
+        policy = self.policy
+        auth = core.server_auth
+        sk_signature = auth.sk_signature if auth is not None else None
+        value = policy.auth_answer(e, sk_signature, self._client_address)
+        if e.method == "publickey":
 
             def finish(result: Any) -> None:
                 result = policy.publickey_finish(result, e.username, e.key, e.signed, sk_signature)
@@ -153,8 +141,6 @@ class SSHServerConnection(SSHConnection):
 
             self._decide(value, finish, AUTH_FAILED)
             return
-        elif e.method == "keyboard-interactive":
-            value = self._hook("check_auth_interactive", AUTH_FAILED, e.username, e.submethods)
         self._decide(value, lambda result: self._answer_auth(result, e.username), AUTH_FAILED)
 
     def _on_auth_info(self, e: ev.AuthInfoResponded) -> None:
