@@ -1,5 +1,5 @@
 """Leader/follower reading: a thread waiting in ``Channel.recv`` reads the
-socket itself while the transport's reader thread is parked (driver.py).
+socket itself while the transport's reader thread is parked (socket_pump.py).
 
 ``PARK_IDLE`` is raised to 30 s here, so a parked reader thread comes back
 only when something asks for it: a wait that is not a recv, an event that
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ssh_transport import Channel, Transport, driver
+from ssh_transport import Channel, Transport, socket_pump
 from ssh_wire import SSHException
 from support.polling import wait_until
 from transport.test_transport_pair import make_pair, open_session_pair
@@ -29,7 +29,7 @@ BLOCK = bytes(range(256)) * 1024  # 256 KiB
 @pytest.fixture
 def parked(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Transport, Transport, Channel, Channel]]:
     """A session whose client has just read 1 MiB, leaving its reader thread parked."""
-    monkeypatch.setattr(driver, "PARK_IDLE", 30.0)
+    monkeypatch.setattr(socket_pump, "PARK_IDLE", 30.0)
     ct, st, _ = make_pair()
     try:
         chan, schan = open_session_pair(ct, st)
@@ -38,8 +38,8 @@ def parked(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Transport, Transpo
         sender.start()
         assert _read(chan, len(BLOCK) * 4) == BLOCK * 4
         sender.join(10)
-        assert ct._lead_epoch > 0, "recv never read the socket itself"
-        assert wait_until(lambda: ct._parked)
+        assert ct._pump._lead_epoch > 0, "recv never read the socket itself"
+        assert wait_until(lambda: ct._pump.parked)
         yield ct, st, chan, schan
     finally:
         ct.close()
@@ -63,7 +63,7 @@ def _recv_in_thread(ct: Transport, chan: Channel, nbytes: int = 10) -> tuple[thr
     result: list[bytes] = []
     reading = threading.Thread(target=lambda: result.append(chan.recv(nbytes)))
     reading.start()
-    assert wait_until(lambda: ct._token_owner is not None and ct._token_owner != ct._thread.ident)
+    assert wait_until(lambda: ct._pump.reading_thread is not None and ct._pump.reading_thread != ct._thread.ident)
     return reading, result
 
 
@@ -128,7 +128,7 @@ def test_waits_other_than_recv_bring_the_reader_back(parked: Any) -> None:
     chan2 = ct.open_session()
     schan2 = st.accept(10)
     assert schan2 is not None
-    assert ct._parked is False or ct._unpark
+    assert ct._pump.parked is False or ct._pump._unpark
     assert chan2.exec_command("true")
     chan2.settimeout(10)
     schan2.settimeout(10)
@@ -178,7 +178,7 @@ def test_connection_lost_while_leading(parked: Any) -> None:
 def test_garbage_while_leading_ends_the_transport_cleanly(parked: Any) -> None:
     ct, st, chan, _ = parked
     reading, result = _recv_in_thread(ct, chan)
-    with st._write_lock:
+    with st._pump._write_lock:
         st.sock.sendall(b"\x00\x00\x00\x40" + bytes(80))  # fails the AEAD tag
     reading.join(10)
     assert result == [b""]
@@ -188,7 +188,7 @@ def test_garbage_while_leading_ends_the_transport_cleanly(parked: Any) -> None:
 
 @pytest.mark.timeout(60)
 def test_two_threads_reading_two_channels(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(driver, "PARK_IDLE", 30.0)
+    monkeypatch.setattr(socket_pump, "PARK_IDLE", 30.0)
     ct, st, _ = make_pair()
     try:
         ct.auth_password("bob", "pw")
@@ -279,14 +279,14 @@ def test_random_readers_never_wait_on_a_parked_reader(monkeypatch: pytest.Monkey
     while another, not woken, was waiting; that one then waited for nothing
     (30 s here, 2 ms in production). The reader's park decision is delayed a
     little to widen that window."""
-    monkeypatch.setattr(driver, "PARK_IDLE", 30.0)
-    park = driver.DriverMixin._park_if_led
+    monkeypatch.setattr(socket_pump, "PARK_IDLE", 30.0)
+    park = socket_pump.SocketPump._park_if_led
 
     def late_park(self: Any) -> None:
         time.sleep(0.002)
         park(self)
 
-    monkeypatch.setattr(driver.DriverMixin, "_park_if_led", late_park)
+    monkeypatch.setattr(socket_pump.SocketPump, "_park_if_led", late_park)
     failures = {seed: errs for seed in range(30) if (errs := _random_session(seed))}
     assert failures == {}
 
@@ -313,7 +313,7 @@ def test_interrupt_while_waiting_in_poll_leaves_the_session_usable(parked: Any) 
         def __init__(self, real: Any) -> None:
             self.poll = _InterruptOnce(real.poll)
 
-    ct._poller = Poller(ct._poller)
+    ct._pump._poller = Poller(ct._pump._poller)
     with pytest.raises(KeyboardInterrupt):
         chan.recv(10)
     schan.sendall(b"still here")
@@ -324,7 +324,7 @@ def test_interrupt_while_waiting_in_poll_leaves_the_session_usable(parked: Any) 
 @pytest.mark.timeout(20)
 def test_interrupt_while_handling_data_ends_the_session_cleanly(parked: Any) -> None:
     ct, _, chan, schan = parked
-    ct._process_events = _InterruptOnce(ct._process_events)
+    ct._pump._process_events = _InterruptOnce(ct._pump._process_events)
     schan.sendall(b"lost?")
     with pytest.raises(KeyboardInterrupt):
         chan.recv(10)
@@ -336,15 +336,15 @@ def test_interrupt_while_handling_data_ends_the_session_cleanly(parked: Any) -> 
 
 
 def test_reads_pause_only_while_a_stream_pours_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    size = driver.RECV_SIZE
-    assert driver._coalesce_until(100, size) == 0.0  # small data: no pause
-    assert driver._coalesce_until(size, size) == 0.0  # a full read: more waits, read at once
-    assert driver._coalesce_until(0, size) == 0.0
+    size = socket_pump.RECV_SIZE
+    assert socket_pump._coalesce_until(100, size) == 0.0  # small data: no pause
+    assert socket_pump._coalesce_until(size, size) == 0.0  # a full read: more waits, read at once
+    assert socket_pump._coalesce_until(0, size) == 0.0
     now = time.monotonic()
-    until = driver._coalesce_until(driver.BULK_READ, size)
-    assert now < until <= time.monotonic() + driver.BULK_RECENT
-    monkeypatch.setattr(driver, "_SHORT_SLEEPS", False)  # Windows: a sleep can last a timer tick
-    assert driver._coalesce_until(driver.BULK_READ, size) == 0.0
+    until = socket_pump._coalesce_until(socket_pump.BULK_READ, size)
+    assert now < until <= time.monotonic() + socket_pump.BULK_RECENT
+    monkeypatch.setattr(socket_pump, "_SHORT_SLEEPS", False)  # Windows: a sleep can last a timer tick
+    assert socket_pump._coalesce_until(socket_pump.BULK_READ, size) == 0.0
 
 
 def _count_pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -353,7 +353,7 @@ def _count_pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     real_sleep = time.sleep
 
     def sleep(seconds: float) -> None:
-        if seconds == driver.COALESCE:
+        if seconds == socket_pump.COALESCE:
             pauses.append(seconds)
         real_sleep(seconds)
 
@@ -377,7 +377,7 @@ def test_a_stream_is_read_with_pauses_and_arrives_intact(monkeypatch: pytest.Mon
         # a small message after the stream: read (the pause loses nothing), and pauses end
         schan.sendall(b"tail")
         assert chan.recv(10) == b"tail"
-        assert wait_until(lambda: ct._bulk_until == 0.0)
+        assert wait_until(lambda: ct._pump._bulk_until == 0.0)
     finally:
         ct.close()
         st.close()
@@ -387,9 +387,9 @@ def test_a_stream_is_read_with_pauses_and_arrives_intact(monkeypatch: pytest.Mon
 def test_pauses_never_outlast_a_recv_timeout(parked: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     ct, _, chan, schan = parked
     pauses = _count_pauses(monkeypatch)
-    ct._bulk_until = time.monotonic() + 60  # as if a stream were pouring in
-    assert ct._token.acquire(timeout=5)
-    ct._lead(time.monotonic() + driver.COALESCE / 2)  # less time left than a pause: none
+    ct._pump._bulk_until = time.monotonic() + 60  # as if a stream were pouring in
+    assert ct._pump.hold_socket(5)
+    ct._pump.lead(time.monotonic() + socket_pump.COALESCE / 2)  # less time left than a pause: none
     assert not pauses, "a read paused past its caller's deadline"
     _times_out_then_gets(chan, schan, b"after")
-    assert ct._bulk_until == 0.0
+    assert ct._pump._bulk_until == 0.0

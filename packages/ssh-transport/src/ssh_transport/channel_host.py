@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .driver import DriverMixin
+    from .socket_pump import SocketPump
 
 
 class ChannelHost(Protocol):
@@ -108,47 +108,47 @@ class ChannelHost(Protocol):
 
 
 class ThreadedChannelHost:
-    """``ChannelHost`` for the threaded driver (``DriverMixin``): one per
-    transport, shared by its channels. Part of the driver: it is the one
-    place that turns channel calls into driver and core calls."""
+    """``ChannelHost`` for the threaded driver: one per transport, shared by
+    its channels. It turns channel calls into calls on the transport's
+    ``SocketPump`` and on the protocol core the pump drives."""
 
-    __slots__ = ("_t", "lock")
+    __slots__ = ("_pump", "lock")
 
-    def __init__(self, driver: DriverMixin) -> None:
-        """Host the channels of ``driver``."""
-        self._t = driver
-        self.lock: Any = driver._lock
+    def __init__(self, pump: SocketPump) -> None:
+        """Host channels on the session ``pump`` reads and writes."""
+        self._pump = pump
+        self.lock: Any = pump.lock
 
     @property
     def active(self) -> bool:
         """Whether the session is still up."""
-        return bool(self._t.active)
+        return self._pump.running
 
     def remote_id(self, chanid: int) -> int:
         """The peer's id for the channel (-1 until confirmed or once gone)."""
-        core = self._t._core
+        core = self._pump.core
         return core.channel_remote_id(chanid) if core is not None else -1
 
     def send_window(self, chanid: int) -> int:
         """How many bytes the peer will still take (0 if unknown)."""
-        core = self._t._core
+        core = self._pump.core
         return core.channel_send_window(chanid) if core is not None else 0
 
     def send_room(self, chanid: int) -> int:
         """The send window, or -1 when the channel cannot send at all."""
-        core = self._t._core
+        core = self._pump.core
         return core.channel_send_room(chanid) if core is not None else -1
 
     def send_data(self, chanid: int, data: bytes | bytearray | memoryview, ext: int) -> int:
         """Queue what the window allows of ``data``; how much was taken."""
-        core = self._t._core
+        core = self._pump.core
         if core is None:
             return 0
         return core.send_channel_data(chanid, data, ext)
 
     def consumed(self, chanid: int, n: int) -> bool:
         """Reopen the window by ``n``; True when output is waiting."""
-        core = self._t._core
+        core = self._pump.core
         if core is None:
             return False
         core.channel_consumed(chanid, n)
@@ -156,7 +156,7 @@ class ThreadedChannelHost:
 
     def request(self, chanid: int, kind: str, want_reply: bool, data: bytes) -> bool:
         """Queue a channel request; False if the connection is gone."""
-        core = self._t._core
+        core = self._pump.core
         if core is None:
             return False
         core.channel_request(chanid, kind, want_reply, data)
@@ -164,7 +164,7 @@ class ThreadedChannelHost:
 
     def send_eof(self, chanid: int) -> bool:
         """Queue EOF; False if the connection is gone."""
-        core = self._t._core
+        core = self._pump.core
         if core is None:
             return False
         core.channel_eof(chanid)
@@ -172,40 +172,40 @@ class ThreadedChannelHost:
 
     def send_close(self, chanid: int) -> None:
         """Queue CLOSE (nothing if the session is down)."""
-        core = self._t._core
-        if core is not None and self._t.active:
+        core = self._pump.core
+        if core is not None and self._pump.running:
             core.close_channel(chanid)
 
     def stream_output(self, on: bool) -> None:
         """A bulk write of several batches starts (True) or ends (False)."""
-        core = self._t._core
+        core = self._pump.core
         if core is not None:
             core.stream_output(on)
 
     def flush(self, deadline: float | None = None) -> None:
         """Write what the protocol calls queued."""
-        self._t._flush(deadline)
+        self._pump.flush(deadline)
 
     def wait_for_room(self, deadline: float | None) -> None:
         """Wait while too much output waits for a peer that does not read."""
-        self._t._wait_for_room(deadline)
+        self._pump.wait_for_room(deadline)
 
     def wake_reader(self) -> None:
         """Bring a parked reader thread back to the socket."""
-        self._t._wake_reader()
+        self._pump.wake_reader()
 
     def try_lead(self) -> bool:
         """Take the socket for the calling ``recv`` thread if it is free."""
-        return self._t._try_lead()
+        return self._pump.try_lead()
 
     def lead(self, deadline: float | None) -> None:
         """Read the socket once for the calling thread."""
-        self._t._lead(deadline)
+        self._pump.lead(deadline)
 
     def add_follower(self) -> None:
         """Count a ``recv`` thread waiting for data another thread reads."""
-        self._t._unwoken += 1
+        self._pump.add_follower()
 
     def drop_follower(self) -> None:
         """Uncount a follower that stopped waiting without being woken."""
-        self._t._unwoken -= 1
+        self._pump.drop_follower()

@@ -19,6 +19,7 @@ from ssh_wire import SSHException
 
 if TYPE_CHECKING:
     from .protocol.core import SSHProtocol
+    from .socket_pump import SocketPump
 
 
 #: the global request a keepalive probe sends (OpenSSH's own name; any
@@ -84,7 +85,7 @@ class KeepaliveMixin:
     _keepalive_thread: threading.Thread | None
     _keepalive_cond: threading.Condition
     _peer_lost: SSHException | None
-    _last_sent: float
+    _pump: SocketPump
 
     if TYPE_CHECKING:
 
@@ -146,13 +147,13 @@ class KeepaliveMixin:
                 ready = core.authenticated and not core.closed
                 if limit <= 0:
                     # paramiko's keepalive: send-only, after the interval without sending
-                    idle = now - self._last_sent
+                    idle = now - self._pump.last_sent
                     if idle < interval:
                         self._keepalive_cond.wait(interval - idle)
                         continue
                     if ready:
                         core.global_request("keepalive@lag.net", False)
-                    self._last_sent = now
+                    self._pump.last_sent = now
                 else:
                     action, wait = watch.step(now, interval, limit, core.packets_in, ready)
                     if action == KeepaliveWatch.WAIT:

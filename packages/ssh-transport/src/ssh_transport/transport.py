@@ -4,12 +4,12 @@ paramiko-compatible public API (client and server).
 A ``Transport`` is itself a ``threading.Thread``, as paramiko's is: its
 ``run()`` is the reader loop, started once by ``start_client``/``start_server``
 (``is_alive()``, ``join()``, ``daemon``, ``name`` and ``stop_thread()`` work as
-code written for paramiko expects). The reader feeds bytes
-to ``SSHProtocol`` and turns its events into state that blocking API calls
-wait for (each on a condition of the one transport lock). Writes are ordered
-by the core and go out through ``_flush``, which any thread may call: one
-writer at a time, and a thread that finds another writing leaves its bytes
-for that writer, so the reader thread never blocks behind a stalled sender.
+code written for paramiko expects). The socket's reading and writing are
+one composed object, the ``SocketPump`` (socket_pump.py): the reader loop
+feeds bytes to ``SSHProtocol``, and the transport turns the core's events
+into state that blocking API calls wait for (each on a condition of the one
+transport lock). Writes are ordered by the core and go out through the
+pump's ``flush``, which any thread may call.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from .protocol.negotiation import AlgorithmPreferences, host_key_from_blob, key_
 from .security import SecurityOptions
 from .server import ServerInterface
 from .server_side import ServerSideMixin
+from .socket_pump import SocketPump
 
 _DISABLED_KEYS = {
     "ciphers": "ciphers",
@@ -190,31 +191,15 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         self._disabled_pubkeys = tuple((disabled_algorithms or {}).get("pubkeys", ()))
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
-        self._write_lock = threading.Lock()
-        self._backlog = b""
-        self._writer: threading.Thread | None = None
-        self._writer_wanted = False
         self._core: SSHProtocol | None = None
         # the reader thread once started: this transport itself
         self._thread: threading.Thread | None = None
-        # leader/follower reading of the socket (see driver.py)
-        self._token = threading.Lock()
-        self._token_owner: int | None = None
-        self._poller: Any = None
-        self._scratch = bytearray()
-        self._parked = False
-        self._unpark = False
-        self._park_cond = threading.Condition(self._lock)
-        self._unwoken = 0
-        self._park_due = False
-        self._lead_epoch = 0
-        self._bulk_until = 0.0  # read coalescing (driver.py): a stream is pouring in until then
-        self._handed_back: ev.Event | None = None
-        self._lead_error: Exception | None = None
+        # the socket's reading and writing (socket_pump.py)
+        self._pump = SocketPump(sock, self._lock, self._process_events, self._dispatch, self._shutdown, self.logger)
         self._exception: Exception | None = None
         self._channels: dict[int, Channel] = {}
         # what this transport's channels see of it (channel_host.py)
-        self._channel_host = ThreadedChannelHost(self)
+        self._channel_host = ThreadedChannelHost(self._pump)
         self._accept_queue: deque[Channel] = deque()
         self._server_keys: dict[str, Any] = {}
         self._expected_key_type: str | None = None
@@ -240,10 +225,6 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         # why the session was dropped when the peer went silent (keepalive timeout)
         self._peer_lost: SSHException | None = None
         self._banner_timer: threading.Timer | None = None
-        # threads waiting for output to drain before queueing more (driver.py)
-        self._drained = threading.Condition(self._lock)
-        self._drain_waiters = 0
-        self._last_sent = time.monotonic()
         self._hexdump = False
         self._closing = False
 
@@ -278,7 +259,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         session ends."""
         if self._core is None:
             return  # started by hand without a session: nothing to read
-        self._read_loop()
+        self._pump.run()
 
     def stop_thread(self) -> None:
         """End the session at once, without a DISCONNECT message, and wait
@@ -286,12 +267,22 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         self._shutdown(None, flush=False)
         self._join_reader()
 
+    def _flush(self, deadline: float | None = None) -> None:
+        """Write what the core queued (see ``SocketPump.flush``)."""
+        self._pump.flush(deadline)
+
+    def _wait_cond(self, timeout: float | None = None) -> bool:
+        """(Lock held.) Wait on the transport condition with a thread reading
+        the socket (a parked reader thread is brought back)."""
+        self._pump.wake_reader()
+        return self._cond.wait(timeout)
+
     def _join_reader(self) -> None:
         """Wait for the reader thread, unless this thread is the reader or
         holds the socket for it (it would wait for itself)."""
         if self.ident is None or self is threading.current_thread():
             return
-        if self._token_owner == threading.get_ident():
+        if self._pump.in_reading_thread():
             return
         self.join(10)
 
@@ -360,6 +351,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
     def set_log_channel(self, name: str) -> None:
         """Log under logger ``name`` (default "paramiko.transport")."""
         self.logger = logging.getLogger(name)
+        self._pump.logger = self.logger
 
     def get_log_channel(self) -> str:
         """The logger name in use."""
@@ -580,10 +572,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         self._kex_event = event
         self.active = True
         self._start_banner_timer()
-        if isinstance(self.sock, socket.socket):
-            # Our own timeouts govern every wait; a socket timeout could cut
-            # a packet in half inside sendall.
-            self.sock.settimeout(None)
+        self._pump.start(core)
         with self._lock:
             core.start()
             self._start_keepalive()
