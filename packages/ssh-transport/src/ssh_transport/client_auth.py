@@ -1,7 +1,8 @@
-"""Client-side authentication methods of ``Transport`` (a mixin).
+"""``ClientAuth``: the client side of user authentication for ``Transport``.
 
 Each method sends one request through the protocol core and waits (with the
-transport's ``auth_timeout``) for the reply the reader thread stores.
+transport's ``auth_timeout``) for the reply the reader thread hands to
+``on_reply``. ``Transport.auth_*`` are thin calls into one ``ClientAuth``.
 
 Public-key requests are signed here, between the core's
 ``auth_publickey_begin`` and ``auth_publickey_signature`` and without the
@@ -28,6 +29,7 @@ from .protocol import events as ev
 
 if TYPE_CHECKING:
     from .protocol.core import SSHProtocol
+    from .socket_pump import SocketPump
 
 InteractiveHandler = Callable[[str, str, list[tuple[str, bool]]], Sequence[str]]
 
@@ -44,78 +46,100 @@ def _sign(key: Any, data: bytes, algorithm: str) -> bytes:
     return bytes(sig.asbytes() if hasattr(sig, "asbytes") else sig)
 
 
-class ClientAuthMixin:
-    """``auth_none``, ``auth_password``, ``auth_publickey``, ``auth_interactive``."""
+class ClientAuth:
+    """Logs a client transport in: ``none``, ``password``, ``publickey``,
+    ``interactive``. The transport's lock and condition guard the reply."""
 
-    _lock: Any
-    _cond: threading.Condition
-    _core: SSHProtocol | None
-    _auth_reply: ev.Event | None
-    auth_timeout: float | None
-    active: bool
+    def __init__(
+        self,
+        pump: SocketPump,
+        cond: threading.Condition,
+        why_down: Callable[[], Exception | None],
+        timeout: Callable[[], float | None],
+    ) -> None:
+        """Authenticate on the session ``pump`` drives. ``cond`` is the
+        transport's condition (woken by replies and at shutdown),
+        ``why_down()`` the error that ended the session, ``timeout()`` the
+        transport's current ``auth_timeout``."""
+        self._pump = pump
+        self._lock = pump.lock
+        self._cond = cond
+        self._why_down = why_down
+        self._timeout = timeout
+        self._reply: ev.Event | None = None
+        self._background_error: Exception | None = None
 
-    if TYPE_CHECKING:
+    # -- driven by the reader thread ---------------------------------------------
 
-        def _flush(self, deadline: float | None = None) -> None:  # provided by Transport
-            raise NotImplementedError
+    def on_reply(self, e: ev.Event) -> None:
+        """(Lock held.) The server answered an auth request."""
+        self._reply = e
+        self._cond.notify_all()
 
-    if TYPE_CHECKING:
+    def take_background_error(self) -> Exception | None:
+        """(Lock held.) The error of an auth run with an ``event``, once."""
+        error, self._background_error = self._background_error, None
+        return error
 
-        def _saved_exception(self) -> Exception | None:  # provided by Transport
-            raise NotImplementedError
+    # -- waiting ----------------------------------------------------------------------
 
-        def _wait_cond(self, timeout: float | None = None) -> bool:  # provided by Transport
-            raise NotImplementedError
+    def _core(self) -> SSHProtocol:
+        """(Lock held.) The core of a live client session, or raise."""
+        core = self._pump.core
+        if core is None or not self._pump.running:
+            raise self._why_down() or SSHException("No existing session")
+        if core.role != "client":
+            raise SSHException("authentication is for clients")
+        return core
 
-    def _send_auth(self, send: Callable[[SSHProtocol], None]) -> None:
+    def _wait(self, timeout: float | None = None) -> None:
+        """(Lock held.) Wait for a reply with a thread reading the socket."""
+        self._pump.wake_reader()
+        self._cond.wait(timeout)
+
+    def _deadline(self) -> float | None:
+        """When a wait for the server's answer that starts now gives up
+        (``auth_timeout``; None waits for ever, as in paramiko)."""
+        timeout = self._timeout()
+        return None if timeout is None else time.monotonic() + timeout
+
+    def _send(self, send: Callable[[SSHProtocol], None]) -> None:
         with self._lock:
-            core = self._core
-            if core is None or not self.active:
-                raise self._saved_exception() or SSHException("No existing session")
-            if core.role != "client":
-                raise SSHException("authentication is for clients")
-            self._auth_reply = None
+            core = self._core()
+            self._reply = None
             send(core)
-        self._flush(self._auth_deadline())
+        self._pump.flush(self._deadline())
 
-    def get_session_binding(self) -> tuple[bytes, bytes, bytes] | None:
+    def session_binding(self) -> tuple[bytes, bytes, bytes] | None:
         """(server host key blob, session id, the host key's signature over
         the session id) from the first key exchange, as an agent's
         ``session-bind@openssh.com`` takes them; None before the exchange."""
         with self._lock:
-            core = self._core
+            core = self._pump.core
             return None if core is None else core.session_binding
 
-    def _on_ServiceAccepted(self, e: ev.ServiceAccepted) -> None:
-        with self._lock:
-            self._cond.notify_all()
-
-    def _await_auth_service(self) -> None:
+    def _await_service(self) -> None:
         """Ask for the ssh-userauth service and wait for it: the server's
         EXT_INFO comes before SERVICE_ACCEPT, so what it offers
         (server-sig-algs, publickey-hostbound) is known before we sign."""
         with self._lock:
-            core = self._core
-            if core is None or not self.active:
-                raise self._saved_exception() or SSHException("No existing session")
-            if core.role != "client":
-                raise SSHException("authentication is for clients")
+            core = self._core()
             if core.auth_service_accepted:
                 return
             core.auth_request_service()
-        deadline = self._auth_deadline()
-        self._flush(deadline)
+        deadline = self._deadline()
+        self._pump.flush(deadline)
         with self._lock:
             while not core.auth_service_accepted:
-                if not self.active:
-                    raise self._saved_exception() or SSHException("Authentication failed: transport closed")
+                if not self._pump.running:
+                    raise self._why_down() or SSHException("Authentication failed: transport closed")
                 if deadline is None:
-                    self._wait_cond()
+                    self._wait()
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AuthenticationException("Authentication timeout.")
-                self._wait_cond(remaining)
+                self._wait(remaining)
 
     def _bind_agent(self, key: Any) -> None:
         """Bind the agent holding ``key`` (if it is an agent key) to this
@@ -124,7 +148,7 @@ class ClientAuthMixin:
         bind = getattr(getattr(key, "agent", None), "session_bind", None)
         if bind is None:
             return
-        binding = self.get_session_binding()
+        binding = self.session_binding()
         if binding is None:
             return
         try:
@@ -133,29 +157,24 @@ class ClientAuthMixin:
         except SSHException as exc:
             _log.debug("session-bind@openssh.com failed: %s", exc)
 
-    def _auth_deadline(self) -> float | None:
-        """When a wait for the server's answer that starts now gives up
-        (``auth_timeout``; None waits for ever, as in paramiko)."""
-        timeout = self.auth_timeout
-        return None if timeout is None else time.monotonic() + timeout
-
-    def _wait_auth_reply(self) -> ev.Event:
-        deadline = self._auth_deadline()
+    def _wait_reply(self) -> ev.Event:
+        deadline = self._deadline()
         with self._lock:
-            while self._auth_reply is None:
-                if not self.active:
-                    raise self._saved_exception() or SSHException("Authentication failed: transport closed")
+            while self._reply is None:
+                if not self._pump.running:
+                    raise self._why_down() or SSHException("Authentication failed: transport closed")
                 if deadline is None:
-                    self._wait_cond()
+                    self._wait()
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AuthenticationException("Authentication timeout.")
-                self._wait_cond(remaining)
-            reply, self._auth_reply = self._auth_reply, None
+                self._wait(remaining)
+            reply, self._reply = self._reply, None
             return reply
 
-    def _conclude(self, method: str, reply: ev.Event) -> list[str]:
+    @staticmethod
+    def _conclude(method: str, reply: ev.Event) -> list[str]:
         if isinstance(reply, ev.AuthSucceeded):
             return []
         if isinstance(reply, ev.AuthFailed):
@@ -168,42 +187,36 @@ class ClientAuthMixin:
             raise AuthenticationException(f"Server requires a password change: {reply.prompt}")
         raise SSHException(f"unexpected authentication reply {type(reply).__name__}")
 
-    def _in_background(self, event: threading.Event, fn: Callable[[], list[str]]) -> list[str]:
+    def in_background(self, event: threading.Event, fn: Callable[[], list[str]]) -> list[str]:
+        """Run ``fn`` in a thread and set ``event`` when it ends; its error
+        is kept for ``take_background_error`` (paramiko's ``event=`` form)."""
+
         def run() -> None:
             try:
                 fn()
             except Exception as exc:
-                self._auth_exception = exc
+                with self._lock:
+                    self._background_error = exc
             finally:
                 event.set()
 
         threading.Thread(target=run, name="ssh-auth", daemon=True).start()
         return []
 
-    _auth_exception: Exception | None = None
+    # -- the methods ------------------------------------------------------------------
 
-    def auth_none(self, username: str) -> list[str]:
-        """Try to log in with no credentials; usually raises
-        ``BadAuthenticationType`` whose ``allowed_types`` lists what the server wants."""
-        self._send_auth(lambda core: core.auth_none(username))
-        return self._conclude("none", self._wait_auth_reply())
+    def none(self, username: str) -> list[str]:
+        """The "none" method (see ``Transport.auth_none``)."""
+        self._send(lambda core: core.auth_none(username))
+        return self._conclude("none", self._wait_reply())
 
-    def auth_password(
-        self, username: str, password: str | bytes, event: threading.Event | None = None, fallback: bool = True
-    ) -> list[str]:
-        """Log in with a password. Returns ``[]`` on success, or the methods
-        still needed after a partial success. With ``fallback``, a server that
-        only offers keyboard-interactive is answered with the password.
-
-        With ``event``, returns at once and sets ``event`` when done (check
-        ``is_authenticated()`` / ``get_exception()``).
-        """
-        if event is not None:
-            return self._in_background(event, lambda: self.auth_password(username, password, None, fallback))
+    def password(self, username: str, password: str | bytes, fallback: bool = True) -> list[str]:
+        """The "password" method, answered through keyboard-interactive with
+        ``fallback`` (see ``Transport.auth_password``)."""
         pw = password.decode("utf-8") if isinstance(password, (bytes, bytearray)) else password
-        self._send_auth(lambda core: core.auth_password(username, pw))
+        self._send(lambda core: core.auth_password(username, pw))
         try:
-            return self._conclude("password", self._wait_auth_reply())
+            return self._conclude("password", self._wait_reply())
         except BadAuthenticationType as exc:
             if not fallback or "keyboard-interactive" not in exc.allowed_types:
                 raise
@@ -214,59 +227,50 @@ class ClientAuthMixin:
                 return [pw] * len(prompts)
 
             try:
-                return self.auth_interactive(username, answer)
+                return self.interactive(username, answer)
             except SSHException:
                 raise exc from None
 
-    def auth_publickey(self, username: str, key: Any, event: threading.Event | None = None) -> list[str]:
-        """Log in with a private key (a ``PKey`` or an agent key). RSA keys
-        sign with rsa-sha2-512/256 as the server's server-sig-algs allows."""
-        if event is not None:
-            return self._in_background(event, lambda: self.auth_publickey(username, key))
-        self._await_auth_service()
+    def publickey(self, username: str, key: Any) -> list[str]:
+        """The "publickey" method, signed here without the lock (an agent or
+        a token may be slow; see ``Transport.auth_publickey``)."""
+        self._await_service()
         self._bind_agent(key)
         with self._lock:
-            core = self._core
-            if core is None or not self.active:
-                raise self._saved_exception() or SSHException("No existing session")
+            core = self._core()
             req = core.auth_publickey_begin(username, key)
         try:
-            signature = _sign(key, req.data, req.algorithm)  # no lock: an agent or a token may be slow
+            signature = _sign(key, req.data, req.algorithm)
         except BaseException:
             with self._lock:
                 core.auth_publickey_cancel()
             raise
-        self._send_auth(lambda core: core.auth_publickey_signature(signature))
-        return self._conclude("publickey", self._wait_auth_reply())
+        self._send(lambda core: core.auth_publickey_signature(signature))
+        return self._conclude("publickey", self._wait_reply())
 
-    def auth_interactive(self, username: str, handler: InteractiveHandler, submethods: str = "") -> list[str]:
-        """Keyboard-interactive login: ``handler(title, instructions, prompts)``
-        gets a list of ``(prompt, echo)`` and returns the answers; it may be
-        called several times."""
-        self._send_auth(lambda core: core.auth_interactive(username, submethods))
+    def interactive(self, username: str, handler: InteractiveHandler, submethods: str = "") -> list[str]:
+        """The "keyboard-interactive" method (see ``Transport.auth_interactive``)."""
+        self._send(lambda core: core.auth_interactive(username, submethods))
         while True:
-            reply = self._wait_auth_reply()
+            reply = self._wait_reply()
             if not isinstance(reply, ev.AuthInfoRequested):
                 return self._conclude("keyboard-interactive", reply)
             answers = [str(a) for a in handler(reply.name, reply.instructions, list(reply.prompts))]
             if len(answers) != len(reply.prompts):
                 raise AuthenticationException("handler gave the wrong number of answers")
-            self._send_auth(lambda core, answers=answers: core.auth_info_response(answers))  # type: ignore[misc]
-
-    def auth_interactive_dumb(
-        self, username: str, handler: InteractiveHandler | None = None, submethods: str = ""
-    ) -> list[str]:
-        """Keyboard-interactive on the terminal: print each prompt, read answers."""
-        import getpass
-
-        def ask(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
-            if title:
-                print(title)
-            if instructions:
-                print(instructions)
-            return [input(p) if echo else getpass.getpass(p) for p, echo in prompts]
-
-        return self.auth_interactive(username, handler or ask, submethods)
+            self._send(lambda core, answers=answers: core.auth_info_response(answers))  # type: ignore[misc]
 
 
-__all__ = ["ClientAuthMixin"]
+def ask_on_terminal(title: str, instructions: str, prompts: list[tuple[str, bool]]) -> list[str]:
+    """A keyboard-interactive handler that prints each prompt and reads the
+    answer from the terminal (echoed or not, as the server asks)."""
+    import getpass
+
+    if title:
+        print(title)
+    if instructions:
+        print(instructions)
+    return [input(p) if echo else getpass.getpass(p) for p, echo in prompts]
+
+
+__all__ = ["ClientAuth", "InteractiveHandler", "ask_on_terminal"]

@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 from ssh_wire import ChannelException, Message, SSHException, format_binary
 
 from .channel import Channel
+from .client_auth import ClientAuth
+from .keepalive import Keepalive
+from .ping import Pinger
 from .protocol import events as ev
 from .protocol.core import SSHProtocol
 from .server import ServerInterface
@@ -49,14 +52,14 @@ class DriverMixin:
     agreed_on_strict_kex: bool
     _kex_done: threading.Event
     _kex_event: threading.Event | None
-    _auth_reply: ev.Event | None
+    _auth: ClientAuth
     _username: str | None
     _global_replies: deque[list[Any]]
     _tcp_handler: Callable[..., None] | None
     _forward_agent_handler: Callable[[Channel], object] | None
     _x11_handler: Callable[[Channel, tuple[str, int]], object] | None
-    _keepalive_cond: threading.Condition
-    _peer_lost: SSHException | None
+    _keepalive: Keepalive
+    _pinger: Pinger
     _banner_timer: threading.Timer | None
     _closing: bool
 
@@ -189,8 +192,14 @@ class DriverMixin:
         with self._lock:
             if isinstance(e, ev.AuthSucceeded):
                 self._username = e.username
-            self._auth_reply = e
-            self._cond.notify_all()
+            self._auth.on_reply(e)
+
+    def _on_PongReceived(self, e: ev.PongReceived) -> None:
+        self._pinger.on_pong(e)
+
+    def _on_ServiceAccepted(self, e: ev.ServiceAccepted) -> None:
+        with self._lock:
+            self._cond.notify_all()  # ClientAuth waits for it before signing
 
     _on_AuthSucceeded = _set_auth_reply
     _on_AuthFailed = _set_auth_reply
@@ -380,12 +389,12 @@ class DriverMixin:
             chans = list(self._channels.values())
             self._channels.clear()
             for chan in chans:
-                chan.deliver_close(self._peer_lost)
+                chan.deliver_close(self._keepalive.peer_lost)
             for slot in self._global_replies:
                 slot[0] = False
             self._pump.stop()
             self._cond.notify_all()
-            self._keepalive_cond.notify_all()
+            self._keepalive.stop()
         for chan in chans:
             fn = chan.receiver
             if fn is not None:

@@ -1,24 +1,26 @@
-"""Keepalives of ``Transport`` (a mixin): notice a peer that has gone silent.
+"""Keepalives: notice a peer that has gone silent.
 
 OpenSSH's ServerAliveInterval/ServerAliveCountMax (and ClientAlive* on a
 server): a peer that has sent nothing for the interval is asked for a reply,
 and one that leaves several such requests unanswered is dropped, so that
 the threads waiting on it hear why instead of waiting for ever. paramiko's
 send-only keepalive stays available (``max_missed=0``).
+
+``KeepaliveWatch`` is the I/O-free decision, shared by the threaded driver's
+``Keepalive`` (a thread per transport that wants keepalives) and the
+asyncio driver's timer.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ssh_wire import SSHException
 
 if TYPE_CHECKING:
-    from .protocol.core import SSHProtocol
     from .socket_pump import SocketPump
 
 
@@ -72,109 +74,101 @@ class KeepaliveWatch:
         return f"peer stopped answering keepalives: {self.missed} unanswered, {interval:g} s apart"
 
 
-class KeepaliveMixin:
-    """``set_keepalive`` and the keepalive thread."""
+class Keepalive:
+    """The threaded driver's keepalives: one thread, started while an
+    interval is set and the session is up (see ``Transport.set_keepalive``)."""
 
-    active: bool
-    logger: logging.Logger
-    _lock: Any
-    _core: SSHProtocol | None
-    _global_replies: deque[list[Any]]
-    _keepalive: float
-    _keepalive_max_missed: int
-    _keepalive_thread: threading.Thread | None
-    _keepalive_cond: threading.Condition
-    _peer_lost: SSHException | None
-    _pump: SocketPump
+    def __init__(
+        self,
+        pump: SocketPump,
+        expect_global_reply: Callable[[], None],
+        lost: Callable[[SSHException], None],
+    ) -> None:
+        """Probe the peer of the session ``pump`` drives. ``expect_global_reply()``
+        keeps a slot for the reply to a probe (replies come in order);
+        ``lost(error)`` drops the session."""
+        self._pump = pump
+        self._lock = pump.lock
+        self._expect_global_reply = expect_global_reply
+        self._lost = lost
+        self._interval = 0.0
+        # probes a quiet peer may leave unanswered before we hang up (0: send-only)
+        self._max_missed = 3
+        self._thread: threading.Thread | None = None
+        # the keepalive thread sleeps on its own condition: the transport's is busy
+        self._cond = threading.Condition(self._lock)
+        #: why the session was dropped when the peer went silent, else None
+        self.peer_lost: SSHException | None = None
 
-    if TYPE_CHECKING:
-
-        def _flush(self, deadline: float | None = None) -> None:  # provided by DriverMixin
-            raise NotImplementedError
-
-        def _shutdown(self, error: Exception | None, flush: bool = False, shutdown_socket: bool = True) -> None:
-            raise NotImplementedError
-
-    def set_keepalive(self, interval: float, max_missed: int = 3) -> None:
-        """Notice a peer that has gone silent, and keep idle NAT mappings open.
-
-        Once authenticated, whenever nothing has been received for
-        ``interval`` seconds (0: never), send a ``keepalive@openssh.com``
-        global request that wants a reply (any answer, even a refusal, and
-        any other packet proves the peer alive), as OpenSSH's
-        ``ServerAliveInterval``. When ``max_missed`` such probes in a row go
-        unanswered for ``interval`` seconds each (``ServerAliveCountMax``,
-        default 3), the session is dropped: a peer silent for between
-        ``interval * max_missed`` and ``interval * (max_missed + 1)`` seconds
-        is gone, and threads waiting on the transport get an
-        ``SSHException`` saying so. ``max_missed=0`` keeps paramiko's
-        behaviour: a ``keepalive@lag.net`` request that wants no reply after
-        ``interval`` seconds without sending, and no check of the peer.
-        May be called before the session starts (it takes effect then)."""
+    def configure(self, interval: float, max_missed: int) -> None:
+        """Set the interval and the misses allowed (``Transport.set_keepalive``)."""
         if max_missed < 0:
             raise ValueError("max_missed must be 0 or more")
         with self._lock:
-            self._keepalive = float(interval)
-            self._keepalive_max_missed = int(max_missed)
-            self._start_keepalive()
-            self._keepalive_cond.notify_all()
+            self._interval = float(interval)
+            self._max_missed = int(max_missed)
+            self.start()
+            self._cond.notify_all()
 
-    def _start_keepalive(self) -> None:
+    def start(self) -> None:
         """(Lock held.) Run the keepalive thread if an interval is set and the session is up."""
-        if self._keepalive and self.active and self._keepalive_thread is None:
-            self._keepalive_thread = threading.Thread(
-                target=self._keepalive_loop, name="ssh-transport-keepalive", daemon=True
-            )
-            self._keepalive_thread.start()
+        if self._interval and self._pump.running and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="ssh-transport-keepalive", daemon=True)
+            self._thread.start()
 
-    def _keepalive_loop(self) -> None:
-        """The keepalive thread (see ``Transport.set_keepalive``): probe a
-        peer that has been quiet for the interval, and drop the session when
-        too many probes in a row went unanswered. Any packet received counts
-        as an answer; it is seen through the core's packet count, so the
-        reader's hot path does no keepalive bookkeeping at all."""
+    def stop(self) -> None:
+        """(Lock held.) The session ends: the thread wakes and returns."""
+        self._cond.notify_all()
+
+    def _loop(self) -> None:
+        """The keepalive thread: probe a peer that has been quiet for the
+        interval, and drop the session when too many probes in a row went
+        unanswered. Any packet received counts as an answer; it is seen
+        through the core's packet count, so the reader's hot path does no
+        keepalive bookkeeping at all."""
         watch = KeepaliveWatch(time.monotonic())
+        pump = self._pump
         lost: SSHException | None = None
         while True:
             with self._lock:
-                interval = self._keepalive
-                limit = self._keepalive_max_missed
-                core = self._core
-                if not interval or not self.active or core is None:
-                    self._keepalive_thread = None
+                interval = self._interval
+                limit = self._max_missed
+                core = pump.core
+                if not interval or not pump.running or core is None:
+                    self._thread = None
                     return
                 now = time.monotonic()
                 ready = core.authenticated and not core.closed
                 if limit <= 0:
                     # paramiko's keepalive: send-only, after the interval without sending
-                    idle = now - self._pump.last_sent
+                    idle = now - pump.last_sent
                     if idle < interval:
-                        self._keepalive_cond.wait(interval - idle)
+                        self._cond.wait(interval - idle)
                         continue
                     if ready:
                         core.global_request("keepalive@lag.net", False)
-                    self._pump.last_sent = now
+                    pump.last_sent = now
                 else:
                     action, wait = watch.step(now, interval, limit, core.packets_in, ready)
                     if action == KeepaliveWatch.WAIT:
-                        self._keepalive_cond.wait(wait)
+                        self._cond.wait(wait)
                         continue
                     if action == KeepaliveWatch.LOST:
                         lost = SSHException(watch.lost_reason(interval))
-                        self._peer_lost = lost
-                        self._keepalive_thread = None
+                        self.peer_lost = lost
+                        self._thread = None
                     else:
                         # OpenSSH answers it with REQUEST_FAILURE; a slot keeps replies in order
                         core.global_request(PROBE_REQUEST, True)
-                        self._global_replies.append([None])
+                        self._expect_global_reply()
             if lost is not None:
-                self.logger.info("%s; closing the session", lost)
+                pump.logger.info("%s; closing the session", lost)
                 # no DISCONNECT: nobody reads it, and writing could block
-                self._shutdown(lost, flush=False)
+                self._lost(lost)
                 return
             # never block here on a peer that stopped reading: what the socket
             # does not take at once goes to the writer thread
-            self._flush(time.monotonic())
+            pump.flush(time.monotonic())
 
 
-__all__ = ["PROBE_REQUEST", "KeepaliveMixin", "KeepaliveWatch"]
+__all__ = ["PROBE_REQUEST", "Keepalive", "KeepaliveWatch"]

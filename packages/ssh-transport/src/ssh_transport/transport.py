@@ -36,10 +36,10 @@ from ssh_wire import (
 
 from .channel import Channel
 from .channel_host import ThreadedChannelHost
-from .client_auth import ClientAuthMixin, InteractiveHandler
+from .client_auth import ClientAuth, InteractiveHandler, ask_on_terminal
 from .driver import DriverMixin
-from .keepalive import KeepaliveMixin
-from .ping import PingMixin
+from .keepalive import Keepalive
+from .ping import Pinger
 from .protocol import events as ev
 from .protocol.ciphers import CIPHERS
 from .protocol.constants import (
@@ -104,7 +104,7 @@ def _no_gss(what: str, requested: bool) -> None:
         raise SSHException(f"{what}=True: GSS-API (Kerberos) authentication and key exchange are not supported")
 
 
-class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, ClientAuthMixin, ServerSideMixin):
+class Transport(threading.Thread, DriverMixin, ServerSideMixin):
     """An SSH session over a socket: negotiates encryption, authenticates, and
     multiplexes channels. Works as a client (``start_client``/``connect``) or a
     server (``add_server_key`` + ``start_server``).
@@ -208,7 +208,8 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         self._kex_count = 0
         self._kex_done = threading.Event()
         self._kex_event: threading.Event | None = None
-        self._auth_reply: ev.Event | None = None
+        # the client's side of user authentication (client_auth.py)
+        self._auth = ClientAuth(self._pump, self._cond, self._saved_exception, lambda: self.auth_timeout)
         self._username: str | None = None
         self._banner_done = False
         self._global_replies: deque[list[Any]] = deque()
@@ -216,14 +217,11 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         self._tcp_handler: Callable[..., None] | None = None
         self._forward_agent_handler: Callable[[Channel], object] | None = None
         self._x11_handler: Callable[[Channel, tuple[str, int]], object] | None = None
-        self._keepalive = 0.0
-        # probes a quiet peer may leave unanswered before we hang up (0: send-only)
-        self._keepalive_max_missed = 3
-        self._keepalive_thread: threading.Thread | None = None
-        # the keepalive thread sleeps on its own condition: the transport's is busy
-        self._keepalive_cond = threading.Condition(self._lock)
-        # why the session was dropped when the peer went silent (keepalive timeout)
-        self._peer_lost: SSHException | None = None
+        # keepalive probes (keepalive.py) and ping@openssh.com (ping.py)
+        self._keepalive = Keepalive(
+            self._pump, lambda: self._global_replies.append([None]), lambda error: self._shutdown(error, flush=False)
+        )
+        self._pinger = Pinger(self._pump, self._cond, self._saved_exception)
         self._banner_timer: threading.Timer | None = None
         self._hexdump = False
         self._closing = False
@@ -439,15 +437,14 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
     def get_exception(self) -> Exception | None:
         """The error that ended negotiation/auth, cleared when read."""
         with self._lock:
-            exc = self._exception or self._auth_exception
+            exc = self._exception or self._auth.take_background_error()
             self._exception = None
-            self._auth_exception = None
             return exc
 
     def _saved_exception(self) -> Exception | None:
         """Why the session ended: the recorded error (until ``get_exception``
         takes it), else a keepalive timeout, which stays."""
-        return self._exception or self._peer_lost
+        return self._exception or self._keepalive.peer_lost
 
     def _negotiated(self, what: str, outgoing: bool) -> str:
         """A negotiated algorithm ("cipher", "mac") for one direction."""
@@ -575,7 +572,7 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         self._pump.start(core)
         with self._lock:
             core.start()
-            self._start_keepalive()
+            self._keepalive.start()
         self._thread = self
         self.start()
         self._flush()
@@ -648,6 +645,88 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
             else:
                 assert password is not None
                 self.auth_password(username, password)
+
+    # -- liveness (keepalive.py, ping.py) --------------------------------------------
+
+    def set_keepalive(self, interval: float, max_missed: int = 3) -> None:
+        """Notice a peer that has gone silent, and keep idle NAT mappings open.
+
+        Once authenticated, whenever nothing has been received for
+        ``interval`` seconds (0: never), send a ``keepalive@openssh.com``
+        global request that wants a reply (any answer, even a refusal, and
+        any other packet proves the peer alive), as OpenSSH's
+        ``ServerAliveInterval``. When ``max_missed`` such probes in a row go
+        unanswered for ``interval`` seconds each (``ServerAliveCountMax``,
+        default 3), the session is dropped: a peer silent for between
+        ``interval * max_missed`` and ``interval * (max_missed + 1)`` seconds
+        is gone, and threads waiting on the transport get an
+        ``SSHException`` saying so. ``max_missed=0`` keeps paramiko's
+        behaviour: a ``keepalive@lag.net`` request that wants no reply after
+        ``interval`` seconds without sending, and no check of the peer.
+        May be called before the session starts (it takes effect then)."""
+        self._keepalive.configure(interval, max_missed)
+
+    def ping_supported(self) -> bool:
+        """Whether the peer advertised ``ping@openssh.com`` (OpenSSH 9.5+
+        servers do; our server does). Clients do not advertise it, so a
+        server usually cannot ping."""
+        return self._pinger.supported()
+
+    def ping(self, timeout: float | None = 10.0) -> float:
+        """Send a ``ping@openssh.com`` PING and wait for its PONG; returns
+        the round trip in seconds. Only after authentication, to a peer that
+        advertised the extension (``ping_supported()``); ``SSHException``
+        otherwise, when the transport closes, or when no answer comes within
+        ``timeout`` seconds (None: wait as long as the transport lives). The
+        peer does not answer during a key exchange, so a rekey may delay it.
+        """
+        return self._pinger.ping(timeout)
+
+    # -- client authentication (client_auth.py) ------------------------------------
+
+    def get_session_binding(self) -> tuple[bytes, bytes, bytes] | None:
+        """(server host key blob, session id, the host key's signature over
+        the session id) from the first key exchange, as an agent's
+        ``session-bind@openssh.com`` takes them; None before the exchange."""
+        return self._auth.session_binding()
+
+    def auth_none(self, username: str) -> list[str]:
+        """Try to log in with no credentials; usually raises
+        ``BadAuthenticationType`` whose ``allowed_types`` lists what the server wants."""
+        return self._auth.none(username)
+
+    def auth_password(
+        self, username: str, password: str | bytes, event: threading.Event | None = None, fallback: bool = True
+    ) -> list[str]:
+        """Log in with a password. Returns ``[]`` on success, or the methods
+        still needed after a partial success. With ``fallback``, a server that
+        only offers keyboard-interactive is answered with the password.
+
+        With ``event``, returns at once and sets ``event`` when done (check
+        ``is_authenticated()`` / ``get_exception()``).
+        """
+        if event is not None:
+            return self._auth.in_background(event, lambda: self._auth.password(username, password, fallback))
+        return self._auth.password(username, password, fallback)
+
+    def auth_publickey(self, username: str, key: Any, event: threading.Event | None = None) -> list[str]:
+        """Log in with a private key (a ``PKey`` or an agent key). RSA keys
+        sign with rsa-sha2-512/256 as the server's server-sig-algs allows."""
+        if event is not None:
+            return self._auth.in_background(event, lambda: self._auth.publickey(username, key))
+        return self._auth.publickey(username, key)
+
+    def auth_interactive(self, username: str, handler: InteractiveHandler, submethods: str = "") -> list[str]:
+        """Keyboard-interactive login: ``handler(title, instructions, prompts)``
+        gets a list of ``(prompt, echo)`` and returns the answers; it may be
+        called several times."""
+        return self._auth.interactive(username, handler, submethods)
+
+    def auth_interactive_dumb(
+        self, username: str, handler: InteractiveHandler | None = None, submethods: str = ""
+    ) -> list[str]:
+        """Keyboard-interactive on the terminal: print each prompt, read answers."""
+        return self.auth_interactive(username, handler or ask_on_terminal, submethods)
 
     # -- closing -----------------------------------------------------------------------
 
@@ -783,8 +862,8 @@ class Transport(threading.Thread, DriverMixin, KeepaliveMixin, PingMixin, Client
         with self._lock:
             while not self._accept_queue:
                 if not self.active:
-                    if self._peer_lost is not None:
-                        raise self._peer_lost.with_traceback(None)
+                    if self._keepalive.peer_lost is not None:
+                        raise self._keepalive.peer_lost.with_traceback(None)
                     return None
                 if deadline is None:
                     self._wait_cond()
