@@ -21,6 +21,8 @@ import pytest
 import paramiko
 from ssh_keys import ECDSAKey, Ed25519Key, HostKeys, RSAKey
 from ssh_transport import Transport
+from ssh_transport import server_side as server_side_module
+from ssh_transport.server_policy import prove_host_keys
 from ssh_wire import Message
 from support.peers import need_program
 from support.sshd import SSHD, keygen
@@ -154,17 +156,15 @@ def test_ssh_config_update_host_keys(sshd: SSHD, tmp_path: Path) -> None:
 # -- our client against our server ---------------------------------------------------
 
 
-class BadProofTransport(Transport):
-    """A server that announces its keys but signs the proof over the wrong data."""
-
-    def _prove_host_keys(self, data: bytes) -> tuple[bool, bytes]:
-        ok, _ = super()._prove_host_keys(data)
-        keys = {k.asbytes(): k for k in self._plain_host_keys()}
-        reply = Message()
-        m = Message(data)
-        while m.remaining():
-            reply.add_string(keys[m.get_string()].sign_ssh_data(b"not the proof data").asbytes())
-        return ok, reply.asbytes()
+def _bad_proof(session_id: Any, keys: list[Any], algorithm: str, data: bytes, logger: Any) -> tuple[bool, bytes]:
+    """A server's proof that signs the wrong data (each key, over other bytes)."""
+    ok, _ = prove_host_keys(session_id, keys, algorithm, data, logger)
+    by_blob = {k.asbytes(): k for k in keys}
+    reply = Message()
+    m = Message(data)
+    while m.remaining():
+        reply.add_string(by_blob[m.get_string()].sign_ssh_data(b"not the proof data").asbytes())
+    return ok, reply.asbytes()
 
 
 def _our_server_login(tmp_path: Path, running: Any, known: Path, **kw: Any) -> paramiko.SSHClient:
@@ -195,16 +195,21 @@ def test_our_client_and_server(tmp_path: Path) -> None:
 
 def test_bad_proof_adds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ed, ec = Ed25519Key.generate(), ECDSAKey.generate()
-    import support.sshserver as sshserver
+    proofs: list[bytes] = []
 
-    monkeypatch.setattr(sshserver, "Transport", BadProofTransport)
+    def bad_proof(*args: Any) -> tuple[bool, bytes]:
+        proofs.append(args[3])
+        return _bad_proof(*args)
+
+    # the threaded server side proves host keys with this function
+    monkeypatch.setattr(server_side_module, "prove_host_keys", bad_proof)
     with serve([ed, ec]) as running:
         name = f"[127.0.0.1]:{running.port}"
         known = tmp_path / "known_hosts"
         line = f"{name} {ed.get_name()} {ed.get_base64()}\n"
         known.write_text(line)
         with _our_server_login(tmp_path, running, known, update_host_keys=True) as client:
-            assert isinstance(running.transports[-1], BadProofTransport)
+            assert proofs, "the client never asked for a proof"
             mine = client.get_host_keys().lookup(name)
             assert mine is not None and set(mine) == {"ssh-ed25519"}
         assert known.read_text() == line

@@ -259,7 +259,7 @@ def test_renegotiate_and_rekey_by_bytes(sshd: SSHD) -> None:
         blob = hashlib.sha256(b"x").digest() * (8 * (1 << 20) // 32)
         out, _, status = run(t, "cat", blob)
         assert out == blob and status == 0
-        assert t._kex_count >= 8
+        assert t._events.kex_count >= 8
     finally:
         t.close()
 
@@ -373,7 +373,7 @@ def test_bulk_256mib_each_way_with_rekeys(sshd: SSHD, bulk_file: tuple[Path, str
     t = connect(sshd, configure=configure)
     try:
         _bulk_both_ways(t, *bulk_file)
-        assert t._kex_count >= 30
+        assert t._events.kex_count >= 30
     finally:
         t.close()
 

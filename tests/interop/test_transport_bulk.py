@@ -130,7 +130,7 @@ def test_bulk_256mib_each_way_with_rekeys() -> None:
     ct, st = tcp_pair(configure)
     try:
         bulk(ct, BULK)
-        assert ct._kex_count >= 40 and st._kex_count >= 40
+        assert ct._events.kex_count >= 40 and st._events.kex_count >= 40
     finally:
         ct.close()
         st.close()

@@ -13,7 +13,19 @@ from ssh_transport.channel import Channel
 from ssh_transport.channel_host import ChannelHost, ThreadedChannelHost
 
 SRC = Path(ssh_transport.__file__).parent
-DRIVER_MODULES = ("driver.py", "transport.py", "server_side.py", "listener.py", "keepalive.py", "client_auth.py")
+DRIVER_MODULES = (
+    "socket_pump.py",
+    "transport.py",
+    "channel_table.py",
+    "channel_host.py",
+    "session_events.py",
+    "global_requests.py",
+    "server_side.py",
+    "listener.py",
+    "keepalive.py",
+    "client_auth.py",
+    "ping.py",
+)
 
 
 def _private_reaches(path: Path, owners: set[str] | None) -> list[str]:
@@ -42,6 +54,27 @@ def test_driver_modules_use_only_public_channel_methods() -> None:
     owners = {"chan", "channel", "ch", "c"}
     found = [hit for name in DRIVER_MODULES for hit in _private_reaches(SRC / name, owners)]
     assert found == []
+
+
+def test_driver_parts_talk_through_public_methods() -> None:
+    # the threaded driver is composed of objects (pump, channel table, events,
+    # auth, server side, ...): none reaches into another's private state
+    # (a class's own class attributes, e.g. Transport._modulus_pack, are its own)
+    found = [
+        hit
+        for name in DRIVER_MODULES
+        for hit in _private_reaches(SRC / name, None)
+        if not hit.split(": ", 1)[1].startswith("Transport.")
+    ]
+    assert found == []
+
+
+def test_transport_is_composed_not_mixed() -> None:
+    # Transport is a Thread (as paramiko's) and nothing else: its parts are
+    # objects it holds, not base classes
+    from ssh_transport.transport import Transport
+
+    assert [b.__name__ for b in Transport.__bases__] == ["Thread"]
 
 
 def _members(cls: type) -> set[str]:

@@ -100,7 +100,7 @@ def test_events_other_than_data_go_to_the_reader_thread(parked: Any) -> None:
         seen.append(threading.current_thread())
         opened.set()
 
-    ct._tcp_handler = handler
+    ct._channels.forward_handler = handler
     reading, got = _recv_in_thread(ct, chan, 100)
     # a channel open from the server arrives while the recv thread leads
     st.open_forwarded_tcpip_channel(("10.0.0.1", 1234), ("127.0.0.1", 4242))

@@ -668,7 +668,7 @@ def test_rekey_while_data_flows(pair: tuple[Transport, Transport, Server]) -> No
     chan.shutdown_write()
     th.join(20)
     assert total == 16 * len(blob) and got.digest() == digest.digest()
-    assert ct._kex_count >= 5
+    assert ct._events.kex_count >= 5
 
 
 def test_automatic_rekey_by_bytes() -> None:
@@ -680,7 +680,7 @@ def test_automatic_rekey_by_bytes() -> None:
     try:
         ct.auth_password("bob", "pw")
         _echo_roundtrip(ct, st, b"r" * (4 * 1024 * 1024))
-        assert ct._kex_count >= 5 and st._kex_count >= 5
+        assert ct._events.kex_count >= 5 and st._events.kex_count >= 5
     finally:
         ct.close()
         st.close()
@@ -779,7 +779,7 @@ def test_port_forward_requests(pair: tuple[Transport, Transport, Server]) -> Non
 
     assert ct.request_port_forward("127.0.0.1", 0, handler) == 4242
     assert ct.request_port_forward("127.0.0.1", 8022) == 8022
-    ct._tcp_handler = handler
+    ct._channels.forward_handler = handler
     fwd = st.open_forwarded_tcpip_channel(("10.0.0.1", 1234), ("127.0.0.1", 4242))
     assert done.wait(10)
     assert got == [(("10.0.0.1", 1234), ("127.0.0.1", 4242))]

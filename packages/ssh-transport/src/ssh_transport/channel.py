@@ -129,7 +129,7 @@ class Channel:
         self._waiting = 0
         # recv()/recv_stderr() threads waiting for data that the transport
         # has not woken since they started waiting, and a count of those
-        # wake-ups (leader/follower, see driver.py)
+        # wake-ups (leader/follower, see socket_pump.py)
         self._unwoken = 0
         self._wake_gen = 0
         # thread id of the transport thread answering a request on this channel
@@ -332,7 +332,7 @@ class Channel:
         """Hand main-stream data straight to ``fn(data)`` instead of buffering
         it for ``recv`` (None: back to buffering). ``fn`` runs in whichever
         thread reads the socket (the transport's thread, or a thread waiting
-        in another channel's ``recv``, see driver.py), outside the transport
+        in another channel's ``recv``, see socket_pump.py), outside the transport
         lock, once per received packet in order, and gets ``b""`` at EOF or
         close; the window is reopened as it is called. Saves a thread
         hand-off for protocols that parse everything as it arrives (SFTP).
@@ -642,7 +642,7 @@ class Channel:
                 if deadline is not None and deadline <= time.monotonic():
                     raise TimeoutError("timed out")
                 if h is not None and h.try_lead():
-                    # read the socket in this thread (see driver.py)
+                    # read the socket in this thread (see socket_pump.py)
                     self._lock.release()
                     try:
                         h.lead(deadline)

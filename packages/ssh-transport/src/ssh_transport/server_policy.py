@@ -5,7 +5,7 @@ answers the same way: user certificates (``check_auth_certificate``, the
 principals line that let one in, ``force-command``, ``permit-*``
 extensions), FIDO ``sk-`` key flags, and OpenSSH's host key rotation
 (``hostkeys-00`` / ``hostkeys-prove-00``). The logic lives here, free of
-I/O and locks, so that ``server_side.ServerSideMixin`` (threads) and
+I/O and locks, so that ``server_side.ServerSide`` (threads) and
 ``aio.server.SSHServerConnection`` (asyncio) call one implementation.
 """
 

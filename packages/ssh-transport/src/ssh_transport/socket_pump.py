@@ -92,23 +92,16 @@ class SocketPump:
 
     ``lock`` is the transport's lock, which guards the core; methods marked
     "lock held" expect the caller to hold it. The transport is called back
-    through ``process_events``, ``dispatch`` (one event a leading thread
-    handed back, in the reader thread) and ``connection_lost``."""
+    through ``process_events`` and ``dispatch`` (one event a leading thread
+    handed back, in the reader thread), given to ``start``, and
+    ``connection_lost``."""
 
-    def __init__(
-        self,
-        sock: Any,
-        lock: Any,
-        process_events: ProcessEvents,
-        dispatch: Callable[[ev.Event], None],
-        connection_lost: ConnectionLost,
-        logger: logging.Logger,
-    ) -> None:
+    def __init__(self, sock: Any, lock: Any, connection_lost: ConnectionLost, logger: logging.Logger) -> None:
         """Pump ``sock``; nothing moves until ``start``."""
         self.sock = sock
         self.lock = lock
-        self._process_events = process_events
-        self._dispatch = dispatch
+        self._process_events: ProcessEvents | None = None
+        self._dispatch: Callable[[ev.Event], None] | None = None
         self._connection_lost = connection_lost
         #: where the pump logs (the transport's log channel)
         self.logger = logger
@@ -145,9 +138,12 @@ class SocketPump:
         self._drained = threading.Condition(lock)
         self._drain_waiters = 0
 
-    def start(self, core: SSHProtocol) -> None:
-        """Pump for ``core`` from now on (before the reader thread starts)."""
+    def start(self, core: SSHProtocol, process_events: ProcessEvents, dispatch: Callable[[ev.Event], None]) -> None:
+        """Pump for ``core`` from now on (before the reader thread starts),
+        handing what it makes of the input to ``process_events``."""
         self.core = core
+        self._process_events = process_events
+        self._dispatch = dispatch
         self.running = True
         if isinstance(self.sock, socket.socket):
             # Our own timeouts govern every wait; a socket timeout could cut
@@ -275,7 +271,9 @@ class SocketPump:
         and write what that produced (token held)."""
         core = self.core
         assert core is not None
-        handed_back = self._process_events(lead)
+        process = self._process_events
+        assert process is not None
+        handed_back = process(lead)
         if handed_back is not None:
             self._handed_back = handed_back
         core.tick(time.monotonic())
@@ -289,6 +287,7 @@ class SocketPump:
             raise error
         e, self._handed_back = self._handed_back, None
         if e is not None:
+            assert self._dispatch is not None
             self._dispatch(e)
             self._handle_input()
 

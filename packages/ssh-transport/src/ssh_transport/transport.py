@@ -20,10 +20,10 @@ import os
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ssh_keys import Certificate, SKSignature
 from ssh_wire import (
     DISCONNECT_BY_APPLICATION,
     AuthenticationException,
@@ -32,12 +32,15 @@ from ssh_wire import (
     IncompatiblePeer,
     Message,
     SSHException,
+    format_binary,
 )
 
+from .cert_policy import PrincipalLine
 from .channel import Channel
 from .channel_host import ThreadedChannelHost
+from .channel_table import AgentHandler, ChannelTable, X11Handler
 from .client_auth import ClientAuth, InteractiveHandler, ask_on_terminal
-from .driver import DriverMixin
+from .global_requests import GlobalRequests
 from .keepalive import Keepalive
 from .ping import Pinger
 from .protocol import events as ev
@@ -52,7 +55,8 @@ from .protocol.core import REKEY_BYTES, SSHProtocol
 from .protocol.negotiation import AlgorithmPreferences, host_key_from_blob, key_type_of
 from .security import SecurityOptions
 from .server import ServerInterface
-from .server_side import ServerSideMixin
+from .server_side import ServerSide
+from .session_events import SessionEvents
 from .socket_pump import SocketPump
 
 _DISABLED_KEYS = {
@@ -104,7 +108,7 @@ def _no_gss(what: str, requested: bool) -> None:
         raise SSHException(f"{what}=True: GSS-API (Kerberos) authentication and key exchange are not supported")
 
 
-class Transport(threading.Thread, DriverMixin, ServerSideMixin):
+class Transport(threading.Thread):
     """An SSH session over a socket: negotiates encryption, authenticates, and
     multiplexes channels. Works as a client (``start_client``/``connect``) or a
     server (``add_server_key`` + ``start_server``).
@@ -194,37 +198,37 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
         self._core: SSHProtocol | None = None
         # the reader thread once started: this transport itself
         self._thread: threading.Thread | None = None
-        # the socket's reading and writing (socket_pump.py)
-        self._pump = SocketPump(sock, self._lock, self._process_events, self._dispatch, self._shutdown, self.logger)
-        self._exception: Exception | None = None
-        self._channels: dict[int, Channel] = {}
-        # what this transport's channels see of it (channel_host.py)
-        self._channel_host = ThreadedChannelHost(self._pump)
-        self._accept_queue: deque[Channel] = deque()
         self._server_keys: dict[str, Any] = {}
         self._expected_key_type: str | None = None
-        self._host_key_blob: bytes | None = None
-        self._host_key_alg = ""
-        self._kex_count = 0
-        self._kex_done = threading.Event()
-        self._kex_event: threading.Event | None = None
-        # the client's side of user authentication (client_auth.py)
-        self._auth = ClientAuth(self._pump, self._cond, self._saved_exception, lambda: self.auth_timeout)
-        self._username: str | None = None
-        self._banner_done = False
-        self._global_replies: deque[list[Any]] = deque()
         self._subsystems: dict[str, tuple[type, tuple[Any, ...], dict[str, Any]]] = {}
-        self._tcp_handler: Callable[..., None] | None = None
-        self._forward_agent_handler: Callable[[Channel], object] | None = None
-        self._x11_handler: Callable[[Channel, tuple[str, int]], object] | None = None
-        # keepalive probes (keepalive.py) and ping@openssh.com (ping.py)
-        self._keepalive = Keepalive(
-            self._pump, lambda: self._global_replies.append([None]), lambda error: self._shutdown(error, flush=False)
-        )
-        self._pinger = Pinger(self._pump, self._cond, self._saved_exception)
         self._banner_timer: threading.Timer | None = None
         self._hexdump = False
         self._closing = False
+        # The parts, each an object with its own state (see the README's
+        # "Two drivers"): the socket's reading and writing; the channels and
+        # the host interface they see; global requests; client auth;
+        # keepalives; ping; the router of the core's events; on a server,
+        # the server side (made by start_server).
+        self._pump = SocketPump(sock, self._lock, self._shutdown, self.logger)
+        self._channel_host = ThreadedChannelHost(self._pump)
+        self._channels = ChannelTable(self, self._channel_host, self._pump, self._cond, self._dispatch)
+        self._globals = GlobalRequests(self._pump, self._cond, self._saved_exception)
+        self._auth = ClientAuth(self._pump, self._cond, self._saved_exception, lambda: self.auth_timeout)
+        self._keepalive = Keepalive(
+            self._pump, self._globals.expect_reply, lambda error: self._shutdown(error, flush=False)
+        )
+        self._pinger = Pinger(self._pump, self._cond, self._saved_exception)
+        self._events = SessionEvents(
+            self,
+            self._pump,
+            self._cond,
+            self._channels,
+            self._auth,
+            self._pinger,
+            self._globals,
+            self._stop_banner_timer,
+        )
+        self._server: ServerSide | None = None
 
     def __repr__(self) -> str:
         out = f"<paramiko.Transport at {hex(id(self) & 0xFFFFFFFF)}"
@@ -371,8 +375,9 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
 
     def get_server_key(self) -> Any:
         """Server: the host key negotiated for this session (or any, before)."""
-        if self._host_key_alg:
-            key = self._server_keys.get(key_type_of(self._host_key_alg))
+        alg = self._events.host_key_algorithm
+        if alg:
+            key = self._server_keys.get(key_type_of(alg))
             if key is not None:
                 return key
         return next(iter(self._server_keys.values()), None)
@@ -410,7 +415,7 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
     @property
     def initial_kex_done(self) -> bool:
         """Whether the first key exchange has completed."""
-        return self._kex_count > 0
+        return self._events.kex_count > 0
 
     @property
     def session_id(self) -> bytes | None:
@@ -421,9 +426,9 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
     @property
     def host_key(self) -> Any:
         """Client: the server's host key once negotiated (else None)."""
-        if self._host_key_blob is None:
+        if self._events.host_key_blob is None:
             return None
-        return host_key_from_blob(self._host_key_blob)
+        return host_key_from_blob(self._events.host_key_blob)
 
     def is_authenticated(self) -> bool:
         """Whether user authentication has succeeded."""
@@ -432,19 +437,17 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
 
     def get_username(self) -> str | None:
         """The user we authenticated as (client) or who authenticated (server)."""
-        return self._username
+        return self._events.username
 
     def get_exception(self) -> Exception | None:
         """The error that ended negotiation/auth, cleared when read."""
         with self._lock:
-            exc = self._exception or self._auth.take_background_error()
-            self._exception = None
-            return exc
+            return self._events.take_error() or self._auth.take_background_error()
 
     def _saved_exception(self) -> Exception | None:
         """Why the session ended: the recorded error (until ``get_exception``
         takes it), else a keepalive timeout, which stays."""
-        return self._exception or self._keepalive.peer_lost
+        return self._events.error or self._keepalive.peer_lost
 
     def _negotiated(self, what: str, outgoing: bool) -> str:
         """A negotiated algorithm ("cipher", "mac") for one direction."""
@@ -489,9 +492,9 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
 
     def get_remote_server_key(self) -> Any:
         """The server's host key (client; after negotiation)."""
-        if not self.active or self._host_key_blob is None:
+        if not self.active or self._events.host_key_blob is None:
             raise SSHException("No existing session")
-        return host_key_from_blob(self._host_key_blob)
+        return host_key_from_blob(self._events.host_key_blob)
 
     def getpeername(self) -> Any:
         """The address of the remote end (as ``socket.getpeername``)."""
@@ -515,11 +518,27 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
             raise RuntimeError("threads can only be started once")
         self.server_mode = True
         self.server_object = server if server is not None else ServerInterface()
+        self._server = ServerSide(
+            self,
+            self._pump,
+            self._cond,
+            self._channels,
+            self._server_keys.values,
+            lambda: self._events.host_key_algorithm,
+            self._logged_in,
+        )
+        self._events.server = self._server
+        self._globals.answer = self._server.global_request
         if self.login_grace_time is not None:
             self._grace_timer = threading.Timer(self.login_grace_time, self._login_grace_expired)
             self._grace_timer.daemon = True
             self._grace_timer.start()
         self._begin("server", event, None)
+
+    def _logged_in(self, username: str) -> None:
+        """(Lock held.) Server: ``username`` has authenticated; no hang-up is due."""
+        self._events.username = username
+        self._stop_grace_timer()
 
     def _login_grace_expired(self) -> None:
         """Hang up on a client that has not authenticated in time."""
@@ -566,10 +585,10 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
         if self._hexdump:
             core.trace = self._trace
         self._core = core
-        self._kex_event = event
+        self._events.kex_event = event
         self.active = True
         self._start_banner_timer()
-        self._pump.start(core)
+        self._pump.start(core, self._channels.process_events, self._events.dispatch)
         with self._lock:
             core.start()
             self._keepalive.start()
@@ -579,8 +598,8 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
         if event is not None:
             return
         limit = timeout if timeout is not None else self.handshake_timeout
-        if not self._kex_done.wait(limit) or not self.active:
-            exc = self._exception
+        if not self._events.kex_done.wait(limit) or not self.active:
+            exc = self._events.error
             if self.active:
                 self.close()
                 raise SSHException("Negotiation timed out")
@@ -728,7 +747,89 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
         """Keyboard-interactive on the terminal: print each prompt, read answers."""
         return self.auth_interactive(username, handler or ask_on_terminal, submethods)
 
+    # -- server: what the login brought (server_side.py) ------------------------------
+
+    #: server: announce every host key after a login (``hostkeys-00@openssh.com``),
+    #: so that clients with ``UpdateHostKeys`` learn new ones, as sshd does;
+    #: set False before ``start_server`` to keep them to yourself
+    announce_host_keys: bool = True
+
+    @property
+    def announced_host_keys(self) -> list[bytes] | None:
+        """Client: the host key blobs the server announced after login
+        (``hostkeys-00@openssh.com``, OpenSSH's UpdateHostKeys), or None."""
+        return self._globals.announced_host_keys
+
+    def get_security_key_signature(self) -> SKSignature | None:
+        """Server: the security-key signature of the FIDO key that last let
+        the client in (its ``flags`` and ``counter``), or None when no
+        sk key did; for logging and counter checks after login."""
+        return self._server.policy.security_key_signature if self._server is not None else None
+
+    def get_user_certificate(self) -> Certificate | None:
+        """Server: the user certificate the client logged in with (None when
+        it used none). Its ``force-command`` replaces every command, shell
+        and subsystem the client asks for, and a request its ``permit-*``
+        extensions do not allow (pty, X11, agent or port forwarding) is
+        refused, as sshd does."""
+        return self._server.policy.user_certificate if self._server is not None else None
+
+    def get_user_principal_line(self) -> PrincipalLine | None:
+        """Server: the ``AuthorizedPrincipalsFile`` line (with its options)
+        that let the user's certificate in, or None."""
+        return self._server.policy.principal_line if self._server is not None else None
+
+    def get_original_command(self, channel: Channel) -> bytes | None:
+        """Server: what the client asked ``channel`` to run when a forced
+        command replaced it (its exec command, or its subsystem's name), for
+        ``SSH_ORIGINAL_COMMAND``, as sshd sets it; None otherwise."""
+        original: bytes | None = getattr(channel, "original_command", None)
+        return original
+
     # -- closing -----------------------------------------------------------------------
+
+    def _dispatch(self, e: ev.Event) -> None:
+        """Route one event that is not channel data (session_events.py)."""
+        self._events.dispatch(e)
+
+    def _trace(self, direction: str, payload: bytes) -> None:
+        for line in format_binary(payload, f"{direction}: "):
+            self.logger.debug(line)
+
+    def _stop_grace_timer(self) -> None:
+        """The client authenticated or the session ended: no hang-up is due."""
+        timer, self._grace_timer = self._grace_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _stop_banner_timer(self) -> None:
+        """The peer's identification line came, or the session ended."""
+        timer, self._banner_timer = self._banner_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _shutdown(self, error: Exception | None, flush: bool = False, shutdown_socket: bool = True) -> None:
+        """End the session (any thread, any number of times): record why,
+        close every channel, fail every wait, and close the socket (writing
+        what is queued first if ``flush``)."""
+        self._stop_grace_timer()
+        self._stop_banner_timer()
+        with self._lock:
+            first = not self._closing
+            self._closing = True
+            if error is not None:
+                self._events.record_error(error)
+            self.active = False
+            chans = self._channels.close_all(self._keepalive.peer_lost)
+            self._globals.fail_all()
+            self._pump.stop()
+            self._cond.notify_all()
+            self._keepalive.stop()
+        self._channels.notify_closed(chans)
+        if not first:
+            return
+        self._events.release_kex_waiters()
+        self._pump.close_socket(flush, shutdown_socket)
 
     def atfork(self) -> None:
         """In a forked child: drop this transport without telling the peer
@@ -745,12 +846,6 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
         self._join_reader()
 
     # -- channels --------------------------------------------------------------------
-
-    def _new_channel(self, chanid: int) -> Channel:
-        chan = Channel(chanid)
-        chan.attach(self, self._channel_host)
-        self._channels[chanid] = chan
-        return chan
 
     def open_session(
         self, window_size: int | None = None, max_packet_size: int | None = None, timeout: float | None = None
@@ -782,30 +877,8 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
             extra = Message().add_string(src_addr[0]).add_int(src_addr[1]).asbytes()
         window = window_size or self.default_window_size
         packet = max_packet_size or self.default_max_packet_size
-        with self._lock:
-            core = self._core
-            if core is None or not self.active:
-                raise self._saved_exception() or SSHException("SSH session not active")
-            chanid = core.open_channel(kind, extra, window, packet)
-            chan = self._new_channel(chanid)
-            chan.kind = kind
         deadline = time.monotonic() + (timeout if timeout is not None else self.channel_timeout)
-        self._flush(deadline)
-        with self._lock:
-            while not chan.open_settled:
-                if not self.active:
-                    raise self._saved_exception() or SSHException("Unable to open channel.")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._channels.pop(chanid, None)
-                    core.close_channel(chanid)
-                    raise SSHException("Timeout opening channel.")
-                self._wait_cond(remaining)
-            if chan.open_error is not None:
-                raise chan.open_error
-            if not chan.active:
-                raise self._saved_exception() or SSHException("Unable to open channel.")
-        return chan
+        return self._channels.open(kind, extra, window, packet, deadline, self._saved_exception)
 
     def open_forwarded_tcpip_channel(self, src_addr: tuple[str, int], dest_addr: tuple[str, int]) -> Channel:
         """Server: open a "forwarded-tcpip" channel for a connection that
@@ -821,38 +894,31 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
         asked for agent forwarding."""
         return self.open_channel("auth-agent@openssh.com")
 
-    def set_x11_handler(
-        self, handler: Callable[[Channel, tuple[str, int]], object] | None
-    ) -> Callable[[Channel, tuple[str, int]], object] | None:
+    def set_x11_handler(self, handler: X11Handler | None) -> X11Handler | None:
         """Client: accept "x11" channels from the server (after
         ``Channel.request_x11``) and give each to ``handler(channel,
         (origin_host, origin_port))``, or to ``accept`` when ``handler`` is
         None. Returns the previous handler (None if x11 channels were refused)."""
         with self._lock:
-            previous = self._x11_handler
-            self._x11_handler = handler if handler is not None else self._queue_x11
+            previous = self._channels.x11_handler
+            self._channels.x11_handler = handler if handler is not None else self._queue_x11
         return previous
 
     def clear_x11_handler(self) -> None:
         """Client: refuse "x11" channels from the server again."""
         with self._lock:
-            self._x11_handler = None
+            self._channels.x11_handler = None
 
-    def set_forward_agent_handler(self, handler: Callable[[Channel], object] | None) -> None:
+    def set_forward_agent_handler(self, handler: AgentHandler | None) -> None:
         """Client: accept "auth-agent@openssh.com" channels from the server
         (after ``Channel.request_forward_agent``) and give each to
         ``handler(channel)``, or to ``accept`` when ``handler`` is None."""
         with self._lock:
-            self._forward_agent_handler = handler if handler is not None else self._queue_incoming
+            self._channels.agent_handler = handler if handler is not None else self._channels.queue_incoming
 
     def _queue_x11(self, chan: Channel, origin: tuple[str, int]) -> None:
         """The default x11 handler: hand the channel to ``accept``."""
-        self._queue_incoming(chan)
-
-    def _queue_incoming(self, chan: Channel) -> None:
-        with self._lock:
-            self._accept_queue.append(chan)
-            self._cond.notify_all()
+        self._channels.queue_incoming(chan)
 
     def accept(self, timeout: float | None = None) -> Channel | None:
         """Server: the next channel the client opened (None on timeout or
@@ -860,7 +926,10 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
         the peer stopped answering keepalives (see ``set_keepalive``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while not self._accept_queue:
+            while True:
+                chan = self._channels.next_incoming()
+                if chan is not None:
+                    return chan
                 if not self.active:
                     if self._keepalive.peer_lost is not None:
                         raise self._keepalive.peer_lost.with_traceback(None)
@@ -872,7 +941,6 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
                     if remaining <= 0:
                         return None
                     self._wait_cond(remaining)
-            return self._accept_queue.popleft()
 
     # -- global requests, forwarding, misc -------------------------------------------
 
@@ -883,32 +951,7 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
         With ``wait``, returns the reply data as a ``Message`` on success or
         None on failure (or when no reply came within ``timeout`` seconds, or
         the session ended); without it, returns at once."""
-        body = b""
-        if data is not None:
-            body = Message().add(*data).asbytes()
-        slot: list[Any] = [None]
-        with self._lock:
-            core = self._core
-            if core is None or not self.active:
-                raise self._saved_exception() or SSHException("SSH session not active")
-            core.global_request(kind, wait, body)
-            if wait:
-                self._global_replies.append(slot)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._flush(deadline)
-        if not wait:
-            return None
-        with self._lock:
-            while slot[0] is None:
-                if not self.active:
-                    return None
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
-                self._wait_cond(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
-        reply = slot[0]
-        if not isinstance(reply, ev.GlobalReplyReceived) or not reply.success:
-            return None
-        return Message(reply.data)
+        return self._globals.send(kind, data, wait, timeout)
 
     def request_port_forward(
         self,
@@ -924,18 +967,18 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
             raise SSHException("TCP forwarding request denied")
         if port == 0:
             port = Message(response.asbytes(), strict=True).get_int()
-        self._tcp_handler = handler if handler is not None else self._queue_forwarded
+        self._channels.forward_handler = handler if handler is not None else self._queue_forwarded
         return port
 
     def _queue_forwarded(self, chan: Channel, origin: tuple[str, int], dest: tuple[str, int]) -> None:
         """The default forward handler: hand the channel to ``accept``."""
-        self._queue_incoming(chan)
+        self._channels.queue_incoming(chan)
 
     def cancel_port_forward(self, address: str, port: int) -> None:
         """Client: stop a forward set up by ``request_port_forward``."""
         if not self.active:
             return
-        self._tcp_handler = None
+        self._channels.forward_handler = None
         self.global_request("cancel-tcpip-forward", (address, port), wait=True)
 
     def renegotiate_keys(self) -> None:
@@ -944,12 +987,12 @@ class Transport(threading.Thread, DriverMixin, ServerSideMixin):
             core = self._core
             if core is None or not self.active:
                 raise SSHException("SSH session not active")
-            before = self._kex_count
+            before = self._events.kex_count
             core.start_rekey()
         self._flush()
         deadline = time.monotonic() + self.handshake_timeout
         with self._lock:
-            while self._kex_count == before:
+            while self._events.kex_count == before:
                 if not self.active:
                     raise self._saved_exception() or SSHException("Negotiation failed.")
                 remaining = deadline - time.monotonic()
