@@ -56,8 +56,9 @@ nitpick_ignore_regex = [
         r"py:.*",
         r"(?!ssh_wire|ssh_keys|ssh_transport|ssh_sftp|ssh_agent|paramiko)[\w.]*",
     ),
-    # private helpers in signatures (type variables, internal protocols) have no page
-    (r"py:.*", r"[\w.]*\._\w+"),
+    # private helpers in signatures (type variables, internal protocols, the
+    # classes of private modules such as ssh_transport.aio._pump) have no page
+    (r"py:.*", r"[\w.]*\._[\w.]+"),
     # the sans-I/O core (ssh_transport.protocol) is internal and has no page;
     # the hardened preset's helpers name its preferences type
     (r"py:class", r"ssh_transport\.protocol\.negotiation\.AlgorithmPreferences"),
@@ -105,6 +106,6 @@ apicheck_types = [
     "ssh_sftp.limits.SFTPLimits",
     "ssh_sftp.requests.RequestPolicy",
     "ssh_sftp.requests.Request",
-    "ssh_sftp.aio.client.StreamReader",
-    "ssh_sftp.aio.client.StreamWriter",
+    "ssh_sftp.aio.session.StreamReader",
+    "ssh_sftp.aio.session.StreamWriter",
 ]

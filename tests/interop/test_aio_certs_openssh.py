@@ -30,9 +30,10 @@ import ssh_keys
 from interop import test_certificates_openssh as certs
 from paramiko import aio as paramiko_aio
 from ssh_keys import CertificateRevoked, HostKeys
-from ssh_transport import OPEN_SUCCEEDED, AuthenticationException, ServerInterface, aio
+from ssh_transport import AuthenticationException, aio
 from ssh_transport.cert_policy import UserCertificatePolicy
 from support.aio_run import arun
+from support.aio_servers import SessionServer, connect_sshd, listen_local
 from support.peers import missing_peer, need_program
 from support.sshd import SSHD, keygen
 
@@ -44,7 +45,7 @@ pki = certs.pki
 cert_sshd = certs.cert_sshd
 
 
-class CertPolicy(ServerInterface):
+class CertPolicy(SessionServer):
     """sshd's ``TrustedUserCAKeys``: user certificates of ``ca`` only."""
 
     def __init__(self, ca: Path) -> None:
@@ -55,12 +56,6 @@ class CertPolicy(ServerInterface):
 
     def get_user_certificate_policy(self) -> UserCertificatePolicy:
         return self.policy
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return OPEN_SUCCEEDED
-
-    def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
-        return True
 
 
 async def run_command(proc: aio.SSHServerProcess) -> int:
@@ -86,13 +81,7 @@ async def serve(work: Path, ca: Path, extra_keys: tuple[Any, ...] = ()) -> tuple
     host = keygen(work / "host_ed25519", "ed25519", "aio-host")
     certs.sign(ca, Path(f"{host}.pub"), host=True, principals="127.0.0.1")
     host_key = ssh_keys.PKey.from_path(host)  # loads host_ed25519-cert.pub beside it
-    server = await aio.listen(
-        "127.0.0.1",
-        0,
-        host_keys=[host_key, *extra_keys],
-        server_factory=lambda: CertPolicy(ca),
-        process_factory=run_command,
-    )
+    server = await listen_local(lambda: CertPolicy(ca), run_command, host_keys=[host_key, *extra_keys])
     return server, host
 
 
@@ -186,10 +175,10 @@ def test_openssh_update_host_keys_learns_the_aio_servers_second_key(pki: dict[st
 
 
 def aio_connect(sshd: SSHD, known: Path, text: str, **kw: Any) -> Any:
+    """``aio.connect`` into ``sshd`` trusting what ``text`` (written to
+    ``known``) says about its host key; the key to log in with is in ``kw``."""
     known.write_text(text)
-    kw.setdefault("allow_agent", False)
-    kw.setdefault("look_for_keys", False)
-    return aio.connect(sshd.host, sshd.port, username=sshd.user, known_hosts=str(known), **kw)
+    return connect_sshd(sshd, None, known_hosts=str(known), **kw)
 
 
 def plain_known(sshd: SSHD) -> str:

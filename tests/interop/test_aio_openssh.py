@@ -19,10 +19,11 @@ import pytest
 
 import ssh_keys
 from paramiko import aio as paramiko_aio
-from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, AuthenticationException, ServerInterface, aio
+from ssh_transport import OPEN_SUCCEEDED, AuthenticationException, aio
 from ssh_transport.protocol.negotiation import AlgorithmPreferences
 from ssh_wire import BadHostKeyException
 from support.aio_run import arun
+from support.aio_servers import KeyServer, connect_sshd, listen_local
 from support.peers import missing_peer
 from support.sshd import SSHD, keygen
 
@@ -41,24 +42,12 @@ def only(category: str, keep: str) -> dict[str, list[str]]:
     return {category: [a for a in AlgorithmPreferences.known(attr) if a != keep]}
 
 
-def connect(sshd: SSHD, kind: str = "ed25519", **kw: Any) -> Any:
-    args: dict[str, Any] = {
-        "username": sshd.user,
-        "key_filename": str(sshd.client_keys[kind]),
-        "known_hosts": str(sshd.known_hosts),
-        "look_for_keys": False,
-        "allow_agent": False,
-    }
-    args.update(kw)
-    return aio.connect(sshd.host, sshd.port, **args)
-
-
 # -- the client against sshd ----------------------------------------------------
 
 
 def test_run_status_stderr_input(sshd: SSHD) -> None:
     async def main() -> None:
-        async with connect(sshd) as conn:
+        async with connect_sshd(sshd) as conn:
             r = await conn.run("echo out; echo err >&2; exit 3")
             assert (r.stdout, r.stderr, r.exit_status) == ("out\n", "err\n", 3)
             payload = os.urandom(300_000)
@@ -75,7 +64,7 @@ def test_run_status_stderr_input(sshd: SSHD) -> None:
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
 def test_client_key_types(sshd: SSHD, kind: str) -> None:
     async def main() -> None:
-        async with connect(sshd, kind) as conn:
+        async with connect_sshd(sshd, kind) as conn:
             assert (await conn.run("echo $USER")).stdout.strip() == sshd.user
 
     arun(main())
@@ -90,10 +79,10 @@ def test_unknown_and_wrong_host_key_refused(sshd: SSHD, tmp_path: Path) -> None:
 
     async def main() -> None:
         with pytest.raises(aio.HostKeyNotVerifiable):
-            await connect(sshd, known_hosts=str(empty))
+            await connect_sshd(sshd, known_hosts=str(empty))
         with pytest.raises(BadHostKeyException):
-            await connect(sshd, known_hosts=str(wrong))
-        async with connect(sshd, known_hosts=None) as conn:
+            await connect_sshd(sshd, known_hosts=str(wrong))
+        async with connect_sshd(sshd, known_hosts=None) as conn:
             assert (await conn.run("true")).exit_status == 0
 
     arun(main())
@@ -106,7 +95,7 @@ def test_unknown_and_wrong_host_key_refused(sshd: SSHD, tmp_path: Path) -> None:
 )
 def test_algorithm_rows(sshd: SSHD, category: str, name: str) -> None:
     async def main() -> None:
-        async with connect(sshd, disabled_algorithms=only(category, name)) as conn:
+        async with connect_sshd(sshd, disabled_algorithms=only(category, name)) as conn:
             if category == "ciphers":
                 assert conn.get_extra_info("cipher") == name
             if category == "keys":
@@ -120,7 +109,7 @@ def test_algorithm_rows(sshd: SSHD, category: str, name: str) -> None:
 
 def test_process_streaming_and_sftp_subsystem(sshd: SSHD) -> None:
     async def main() -> None:
-        async with connect(sshd) as conn:
+        async with connect_sshd(sshd) as conn:
             proc = await conn.create_process("cat; echo done >&2")
             for i in range(100):
                 line = f"{i} {'x' * i}\n".encode()
@@ -151,9 +140,9 @@ def test_200_sessions_and_20_connections(sshd: SSHD) -> None:
         assert r.stdout == payload and r.exit_status == 0
 
     async def main() -> None:
-        async with connect(sshd) as conn:
+        async with connect_sshd(sshd) as conn:
             await asyncio.gather(*(one(conn, i) for i in range(200)))
-        conns = await asyncio.gather(*(connect(sshd) for _ in range(20)))
+        conns = await asyncio.gather(*(connect_sshd(sshd) for _ in range(20)))
         try:
             await asyncio.gather(*(one(c, i) for i, c in enumerate(conns)))
         finally:
@@ -177,7 +166,7 @@ def test_256mib_each_way_with_rekeys(sshd: SSHD, tmp_path: Path, cipher: str) ->
     dst = tmp_path / "dst.bin"
 
     async def main() -> None:
-        async with connect(sshd, disabled_algorithms=only("ciphers", cipher), rekey_bytes=every) as conn:
+        async with connect_sshd(sshd, disabled_algorithms=only("ciphers", cipher), rekey_bytes=every) as conn:
             proc = await conn.create_process(f"cat > {dst}")
             with open(src, "rb") as f:
                 while block := f.read(1 << 20):
@@ -201,7 +190,7 @@ def test_256mib_each_way_with_rekeys(sshd: SSHD, tmp_path: Path, cipher: str) ->
 
 def test_timeout_and_cancellation_mid_transfer(sshd: SSHD) -> None:
     async def main() -> None:
-        async with connect(sshd) as conn:
+        async with connect_sshd(sshd) as conn:
             with pytest.raises(aio.ProcessTimeout):
                 await conn.run("sleep 30", timeout=0.5)
             proc = await conn.create_process("cat /dev/zero")
@@ -223,7 +212,7 @@ def test_timeout_and_cancellation_mid_transfer(sshd: SSHD) -> None:
             with pytest.raises(asyncio.CancelledError):
                 await run
             assert (await conn.run("echo alive")).stdout == "alive\n"
-            assert not conn._channels or all(ch._close_called for ch in conn._channels.values())
+            assert not conn._channels or all(ch.closing for ch in conn._channels.values())
 
     arun(main())
 
@@ -253,7 +242,7 @@ def test_forwarding_local_and_remote(sshd: SSHD) -> None:
         target = await _echo_server()
         tport = target.sockets[0].getsockname()[1]
         try:
-            async with connect(sshd) as conn:
+            async with connect_sshd(sshd) as conn:
                 r, w = await conn.open_connection("127.0.0.1", tport)
                 w.write(b"via direct-tcpip")
                 w.write_eof()
@@ -277,21 +266,8 @@ def test_forwarding_local_and_remote(sshd: SSHD) -> None:
 # -- the server driven by OpenSSH's ssh -------------------------------------------
 
 
-class KeyPolicy(ServerInterface):
-    def __init__(self, allowed: Any) -> None:
-        self.allowed = allowed
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "publickey"
-
-    def check_auth_publickey(self, username: str, key: Any) -> int:
-        return AUTH_SUCCESSFUL if key.asbytes() == self.allowed.asbytes() else AUTH_FAILED
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return OPEN_SUCCEEDED
-
-    def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
-        return True
+class KeyPolicy(KeyServer):
+    """One key logs in; exec, shell, env and direct-tcpip are allowed."""
 
     def check_channel_shell_request(self, channel: Any) -> bool:
         return True
@@ -376,13 +352,8 @@ def test_server_driven_by_openssh(ssh_client: tuple[Path, Any, Path]) -> None:
     async def main() -> None:
         target = await _echo_server()
         tport = target.sockets[0].getsockname()[1]
-        server = await aio.listen(
-            "127.0.0.1",
-            0,
-            host_keys=[host_key],
-            server_factory=lambda: KeyPolicy(allowed),
-            process_factory=shell,
-            subsystems={"rot13": rot13},
+        server = await listen_local(
+            lambda: KeyPolicy(allowed), shell, host_keys=[host_key], subsystems={"rot13": rot13}
         )
         try:
             port = server.port
@@ -418,9 +389,7 @@ def test_server_many_openssh_clients(ssh_client: tuple[Path, Any, Path]) -> None
     allowed = ssh_keys.PKey.from_private_key_file(str(client_key))
 
     async def main() -> None:
-        async with await aio.listen(
-            "127.0.0.1", 0, host_keys=[host_key], server_factory=lambda: KeyPolicy(allowed), process_factory=shell
-        ) as server:
+        async with await listen_local(lambda: KeyPolicy(allowed), shell, host_keys=[host_key]) as server:
             results = await asyncio.gather(
                 *(_ssh(ssh_client, server.port, "u@127.0.0.1", "cat", stdin=str(i).encode() * 1000) for i in range(10))
             )
@@ -464,7 +433,7 @@ def test_agent_keys_sign_in_the_executor(sshd: SSHD, tmp_path: Path, monkeypatch
             ) as conn:
                 assert (await conn.run("echo via agent")).stdout == "via agent\n"
             with pytest.raises(AuthenticationException):
-                await connect(sshd, key_filename=None, allow_agent=True)
+                await connect_sshd(sshd, key_filename=None, allow_agent=True)
 
         arun(main())
     assert "Accepted publickey" in sshd.log()

@@ -6,7 +6,6 @@ asyncio client."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -17,28 +16,12 @@ import pytest
 import ssh_keys
 from ssh_sftp import LocalSFTPServerInterface
 from ssh_sftp.aio import SFTPClient, open_sftp, serve_sftp
-from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, ServerInterface, aio
 from support.aio_run import arun
+from support.aio_servers import KeyServer, connect_local, connect_sshd, listen_local, sha256_of
 from support.peers import missing_peer
 from support.sshd import SSHD, keygen
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
-
-
-def connect(sshd: SSHD) -> Any:
-    return aio.connect(
-        sshd.host,
-        sshd.port,
-        username=sshd.user,
-        key_filename=str(sshd.client_keys["ed25519"]),
-        known_hosts=str(sshd.known_hosts),
-        look_for_keys=False,
-        allow_agent=False,
-    )
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_open_sftp_against_sshd(sshd: SSHD, tmp_path: Path) -> None:
@@ -48,7 +31,7 @@ def test_open_sftp_against_sshd(sshd: SSHD, tmp_path: Path) -> None:
         (tmp_path / f"small{i}").write_bytes(bytes([i]) * i)
 
     async def main() -> None:
-        async with connect(sshd) as conn, open_sftp(conn) as sftp:
+        async with connect_sshd(sshd) as conn, open_sftp(conn) as sftp:
             assert isinstance(sftp, SFTPClient)
             assert "limits@openssh.com" in sftp.server_extensions
             await sftp.put(src, str(tmp_path / "up"))
@@ -61,24 +44,8 @@ def test_open_sftp_against_sshd(sshd: SSHD, tmp_path: Path) -> None:
             await sftp.stat(str(tmp_path))
 
     arun(main())
-    assert digest(tmp_path / "up") == digest(src)
-    assert digest(tmp_path / "down") == digest(src)
-
-
-class KeyPolicy(ServerInterface):
-    """Public-key login with one key; sessions allowed."""
-
-    def __init__(self, allowed: Any) -> None:
-        self.allowed = allowed
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "publickey"
-
-    def check_auth_publickey(self, username: str, key: Any) -> int:
-        return AUTH_SUCCESSFUL if key.asbytes() == self.allowed.asbytes() else AUTH_FAILED
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return OPEN_SUCCEEDED
+    assert sha256_of(tmp_path / "up") == sha256_of(src)
+    assert sha256_of(tmp_path / "down") == sha256_of(src)
 
 
 def test_serve_sftp_as_subsystem(tmp_path: Path) -> None:
@@ -104,12 +71,8 @@ def test_serve_sftp_as_subsystem(tmp_path: Path) -> None:
         await serve_sftp(process.stdin, process.stdout, LocalSFTPServerInterface(None, root=str(root)))
 
     async def main() -> None:
-        server = await aio.listen(
-            "127.0.0.1",
-            0,
-            host_keys=[host_key],
-            server_factory=lambda: KeyPolicy(allowed),
-            subsystems={"sftp": sftp_subsystem},
+        server = await listen_local(
+            lambda: KeyServer(allowed), host_keys=[host_key], subsystems={"sftp": sftp_subsystem}
         )
         try:
             known = keys / "known_hosts"
@@ -144,15 +107,7 @@ def test_serve_sftp_as_subsystem(tmp_path: Path) -> None:
             assert (work / "back.bin").read_bytes() == payload
             # our own client, over our own asyncio transport
             async with (
-                aio.connect(
-                    "127.0.0.1",
-                    server.port,
-                    username="u",
-                    key_filename=str(client_key),
-                    known_hosts=str(known),
-                    look_for_keys=False,
-                    allow_agent=False,
-                ) as conn,
+                connect_local(server.port, username="u", key_filename=str(client_key), known_hosts=str(known)) as conn,
                 open_sftp(conn) as sftp,
             ):
                 assert await sftp.listdir("/d") == ["moved.bin"]

@@ -17,7 +17,8 @@ import pytest
 
 from paramiko import aio as paramiko_aio
 from ssh_keys import SK_USER_PRESENCE_REQD, Ed25519Key, SKSignature
-from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, AuthenticationException, ServerInterface, aio
+from ssh_transport import AuthenticationException, aio
+from support.aio_servers import KeyServer, listen_local
 from support.sktoken import SoftToken, sk_agent
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
@@ -29,29 +30,17 @@ def workdir() -> Iterator[Path]:
         yield Path(d)
 
 
-class SKServer(ServerInterface):
+class SKServer(KeyServer):
     """Lets in the token's key; records what ``check_auth_security_key`` saw."""
 
     def __init__(self, authorized: Any, seen: list[tuple[int, int]], verify: bool = False) -> None:
-        self.authorized = authorized
+        super().__init__(authorized)
         self.seen = seen
         self.security_key_verify_required = verify
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "publickey"
-
-    def check_auth_publickey(self, username: str, key: Any) -> int:
-        return AUTH_SUCCESSFUL if key.asbytes() == self.authorized.asbytes() else AUTH_FAILED
 
     def check_auth_security_key(self, username: str, key: Any, signature: SKSignature) -> int:
         self.seen.append((signature.flags, signature.counter))
         return super().check_auth_security_key(username, key, signature)
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return OPEN_SUCCEEDED
-
-    def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
-        return True
 
 
 async def counter(proc: aio.SSHServerProcess) -> int:
@@ -68,12 +57,8 @@ def login(token: SoftToken, workdir: Path, monkeypatch: pytest.MonkeyPatch, veri
     seen: list[tuple[int, int]] = []
 
     async def main() -> str | None:
-        async with await aio.listen(
-            "127.0.0.1",
-            0,
-            host_keys=[Ed25519Key.generate()],
-            server_factory=lambda: SKServer(token.public_key, seen, verify),
-            process_factory=counter,
+        async with await listen_local(
+            lambda: SKServer(token.public_key, seen, verify), counter, host_keys=[Ed25519Key.generate()]
         ) as server:
             try:
                 async with paramiko_aio.connect(

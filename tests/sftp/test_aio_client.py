@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import os
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +17,7 @@ import pytest
 
 from ssh_sftp import SFTPError
 from ssh_sftp.aio import SFTPClient
+from support.aio_servers import sha256_of
 from support.peers import missing_peer
 from support.sshd import sftp_server_path
 
@@ -55,10 +55,6 @@ def run(test: Callable[[SFTPClient, asyncio.subprocess.Process], Awaitable[None]
             await test(client, proc)
 
     asyncio.run(main())
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_version_and_limits() -> None:
@@ -401,8 +397,8 @@ def test_large_file_both_ways(tmp_path: Path) -> None:
         await c.get(str(tmp_path / "up"), tmp_path / "down")
 
     run(body)
-    assert sha(tmp_path / "up") == sha(src)
-    assert sha(tmp_path / "down") == sha(src)
+    assert sha256_of(tmp_path / "up") == sha256_of(src)
+    assert sha256_of(tmp_path / "down") == sha256_of(src)
 
 
 def test_openssh_extensions(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ at once, a file over 64 MiB, garbage input, ``async def`` interfaces."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import socket
 import stat
@@ -32,6 +31,7 @@ from ssh_sftp.aio import SFTPClient, serve_sftp
 from ssh_sftp.extensions import offered_extensions
 from ssh_sftp.requests import RequestPolicy
 from ssh_sftp.sftp import CMD_STATUS, CMD_VERSION, U32
+from support.aio_servers import sha256_of
 from support.peers import need_program
 
 pytestmark = pytest.mark.timeout(120)
@@ -72,10 +72,6 @@ def run_local(root: Path, test: Callable[[SFTPClient], Awaitable[None]], **kw: A
             await test(client)
 
     asyncio.run(main())
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # -- OpenSSH's sftp against the asyncio server ------------------------------------------
@@ -216,8 +212,8 @@ def test_large_file_both_ways(tmp_path: Path) -> None:
         await c.get("/up", tmp_path / "down")
 
     run_local(tmp_path / "srv", body)
-    assert sha(tmp_path / "srv" / "up") == sha(src)
-    assert sha(tmp_path / "down") == sha(src)
+    assert sha256_of(tmp_path / "srv" / "up") == sha256_of(src)
+    assert sha256_of(tmp_path / "down") == sha256_of(src)
 
 
 def test_read_only_policy(tmp_path: Path) -> None:

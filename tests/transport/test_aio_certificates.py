@@ -16,12 +16,13 @@ import pytest
 
 import ssh_keys
 from ssh_keys import CertificateRevoked, Ed25519Key, HostKeys, sign_certificate
-from ssh_transport import OPEN_SUCCEEDED, ServerInterface, aio
+from ssh_transport import OPEN_SUCCEEDED, aio
 from ssh_transport.aio.channel import ChannelOpenError
 from ssh_transport.cert_policy import UserCertificatePolicy, parse_principal_line
 from ssh_transport.server_policy import HOSTKEYS_PROVE, host_key_proof_data, read_key_blobs
 from ssh_wire import Message, SSHException
 from support.aio_run import arun
+from support.aio_servers import SessionServer, connect_local, listen_local
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,7 +40,7 @@ def certified(**kwargs: Any) -> Any:
     return key
 
 
-class CertServer(ServerInterface):
+class CertServer(SessionServer):
     """TrustedUserCAKeys = CA (principals lines when given); everything the
     certificate permits is allowed."""
 
@@ -52,12 +53,6 @@ class CertServer(ServerInterface):
         lines = self.principal_lines
         source = None if lines is None else {USER: [parse_principal_line(t) for t in lines]}
         return UserCertificatePolicy([CA], authorized_principals=source)
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return OPEN_SUCCEEDED
-
-    def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
-        return True
 
     def check_channel_pty_request(self, channel: Any, *args: Any) -> bool:
         return True
@@ -87,19 +82,11 @@ async def report(proc: aio.SSHServerProcess) -> int:
 
 
 async def serve(factory: Any = CertServer, host_keys: tuple[Any, ...] = (HOST_KEY,)) -> aio.SSHServer:
-    return await aio.listen("127.0.0.1", 0, host_keys=list(host_keys), server_factory=factory, process_factory=report)
+    return await listen_local(factory, report, host_keys=host_keys)
 
 
 def login(server: aio.SSHServer, key: Any, known_hosts: Any = None) -> Any:
-    return aio.connect(
-        "127.0.0.1",
-        server.port,
-        username=USER,
-        pkey=key,
-        known_hosts=known_hosts,
-        look_for_keys=False,
-        allow_agent=False,
-    )
+    return connect_local(server.port, username=USER, pkey=key, known_hosts=known_hosts)
 
 
 @pytest.mark.parametrize("factory", [CertServer, AsyncCertServer])
@@ -218,7 +205,7 @@ def test_host_keys_are_announced_and_proven(monkeypatch: pytest.MonkeyPatch) -> 
                 # sent right after USERAUTH_SUCCESS: in by the time the reply is
                 assert announced == blobs
                 sigs = read_key_blobs(reply)
-                session_id = conn._core.session_id
+                session_id = conn.protocol().core.session_id
                 assert session_id is not None and len(sigs) == 2
                 for key, blob, sig in zip((HOST_KEY, SECOND_HOST_KEY), blobs, sigs, strict=True):
                     assert key.verify_ssh_sig(host_key_proof_data(session_id, blob), Message(sig))

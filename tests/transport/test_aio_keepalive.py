@@ -9,35 +9,19 @@ threaded transport (checked here step by step, without a clock)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 import ssh_keys
-from ssh_transport import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_SUCCEEDED, ServerInterface, aio
+from ssh_transport import aio
 from ssh_transport.keepalive import KeepaliveWatch
 from support.aio_run import arun
+from support.aio_servers import PasswordServer, connect_local, listen_local
 from support.stall_relay import StallRelay
 
 pytestmark = pytest.mark.timeout(60)
 
 HOST_KEY = ssh_keys.Ed25519Key.generate()
-
-
-class Policy(ServerInterface):
-    """Password "pw"; sessions and exec allowed."""
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "password"
-
-    def check_auth_password(self, username: str, password: str) -> int:
-        return AUTH_SUCCESSFUL if password == "pw" else AUTH_FAILED
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return OPEN_SUCCEEDED
-
-    def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
-        return True
 
 
 async def echo(proc: aio.SSHServerProcess) -> int:
@@ -48,24 +32,19 @@ async def echo(proc: aio.SSHServerProcess) -> int:
 async def through_relay(client_keepalive: float = 0, server_keepalive: float = 0, count: int = 2) -> None:
     """Log in through a relay, stall it, and wait for the side(s) with a
     keepalive to give the peer up."""
-    async with await aio.listen(
-        "127.0.0.1",
-        0,
+    async with await listen_local(
+        PasswordServer,
+        echo,
         host_keys=[HOST_KEY],
-        server_factory=Policy,
-        process_factory=echo,
         keepalive_interval=server_keepalive,
         keepalive_count_max=count,
     ) as server:
         with StallRelay(("127.0.0.1", server.port)) as relay:
-            conn = await aio.connect(
-                relay.host,
+            conn = await connect_local(
                 relay.port,
+                host=relay.host,
                 username="u",
                 password="pw",
-                known_hosts=None,
-                look_for_keys=False,
-                allow_agent=False,
                 keepalive_interval=client_keepalive,
                 keepalive_count_max=count,
             )
@@ -79,7 +58,7 @@ async def through_relay(client_keepalive: float = 0, server_keepalive: float = 0
                         await conn.run("y")
                 if server_keepalive:
                     await sconn.wait_closed()
-                    assert "keepalive" in str(sconn._error)
+                    assert "keepalive" in str(sconn.error)
             finally:
                 conn.close()
                 await conn.wait_closed()
@@ -95,23 +74,14 @@ def test_server_drops_a_silent_client() -> None:
 
 def test_a_live_idle_peer_is_kept() -> None:
     async def main() -> None:
-        async with await aio.listen(
-            "127.0.0.1", 0, host_keys=[HOST_KEY], server_factory=Policy, process_factory=echo
-        ) as server:
-            async with aio.connect(
-                "127.0.0.1",
-                server.port,
-                username="u",
-                password="pw",
-                known_hosts=None,
-                look_for_keys=False,
-                allow_agent=False,
-                keepalive_interval=0.1,
-                keepalive_count_max=1,
+        async with await listen_local(PasswordServer, echo, host_keys=[HOST_KEY]) as server:
+            async with connect_local(
+                server.port, username="u", password="pw", keepalive_interval=0.1, keepalive_count_max=1
             ) as conn:
-                before = conn._core.packets_in
+                core = conn.protocol().core
+                before = core.packets_in
                 # idle for many intervals: each probe is answered, nothing is dropped
-                while conn._core.packets_in < before + 5:
+                while core.packets_in < before + 5:
                     await asyncio.sleep(0.1)
                     assert not conn.is_closed
                 assert (await conn.run("still")).stdout == "ran still\n"
@@ -125,16 +95,8 @@ def test_a_live_idle_peer_is_kept() -> None:
 
 def test_set_keepalive_refuses_a_negative_count() -> None:
     async def main() -> None:
-        async with await aio.listen("127.0.0.1", 0, host_keys=[HOST_KEY], server_factory=Policy) as server:
-            async with aio.connect(
-                "127.0.0.1",
-                server.port,
-                username="u",
-                password="pw",
-                known_hosts=None,
-                look_for_keys=False,
-                allow_agent=False,
-            ) as conn:
+        async with await listen_local(PasswordServer, host_keys=[HOST_KEY]) as server:
+            async with connect_local(server.port, username="u", password="pw") as conn:
                 with pytest.raises(ValueError):
                     conn.set_keepalive(1, -1)
 

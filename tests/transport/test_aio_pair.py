@@ -27,6 +27,7 @@ from ssh_transport import (
 )
 from ssh_wire import BadHostKeyException, SSHException
 from support.aio_run import arun
+from support.aio_servers import connect_local, listen_local
 from support.silent_peer import silent_listener
 
 pytestmark = pytest.mark.timeout(120)
@@ -139,29 +140,12 @@ async def upper(proc: aio.SSHServerProcess) -> None:
 
 
 async def serve(policy: type[ServerInterface] = Policy, **kw: Any) -> aio.SSHServer:
-    return await aio.listen(
-        "127.0.0.1",
-        0,
-        host_keys=[HOST_KEY],
-        server_factory=policy,
-        process_factory=handler,
-        subsystems={"upper": upper},
-        **kw,
-    )
+    return await listen_local(policy, handler, host_keys=[HOST_KEY], subsystems={"upper": upper}, **kw)
 
 
 def client(server: aio.SSHServer, **kw: Any) -> Any:
-    hk = ssh_keys.HostKeys()
-    hk.add(f"[127.0.0.1]:{server.port}", HOST_KEY.get_name(), HOST_KEY)
-    args: dict[str, Any] = {
-        "username": "u",
-        "password": "pw",
-        "known_hosts": hk,
-        "look_for_keys": False,
-        "allow_agent": False,
-    }
-    args.update(kw)
-    return aio.connect("127.0.0.1", server.port, **args)
+    """User "u" with password "pw" (``kw`` overrides), checking HOST_KEY."""
+    return connect_local(server.port, HOST_KEY, **{"username": "u", "password": "pw", **kw})
 
 
 def test_password_exec_stdout_stderr_status() -> None:

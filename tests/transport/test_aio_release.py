@@ -14,27 +14,14 @@ from typing import Any
 import pytest
 
 import ssh_keys
-from ssh_transport import AUTH_SUCCESSFUL, OPEN_SUCCEEDED, ServerInterface, aio
+from ssh_transport import aio
+from support.aio_servers import NoneAuthServer, connect_local, listen_local
 
 pytestmark = pytest.mark.timeout(120)
 
 KIB = 1024
 MIB = 1024 * KIB
 HOST_KEY = ssh_keys.Ed25519Key.generate()
-
-
-class Open(ServerInterface):
-    def get_allowed_auths(self, username: str) -> str:
-        return "none"
-
-    def check_auth_none(self, username: str) -> int:
-        return AUTH_SUCCESSFUL
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return OPEN_SUCCEEDED
-
-    def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
-        return True
 
 
 async def sink(proc: aio.SSHServerProcess) -> int:
@@ -49,18 +36,8 @@ async def sink(proc: aio.SSHServerProcess) -> int:
 async def one_connection(payload: bytes, refs: list[weakref.ref[Any]]) -> None:
     """Serve one connection that uploads ``payload`` and downloads it back
     (big buffers both ways), close it all, and record weak references."""
-    async with await aio.listen(
-        "127.0.0.1", 0, host_keys=[HOST_KEY], server_factory=Open, process_factory=sink, keepalive_interval=30
-    ) as server:
-        conn = await aio.connect(
-            "127.0.0.1",
-            server.port,
-            username="u",
-            known_hosts=None,
-            look_for_keys=False,
-            allow_agent=False,
-            keepalive_interval=30,
-        )
+    async with await listen_local(NoneAuthServer, sink, host_keys=[HOST_KEY], keepalive_interval=30) as server:
+        conn = await connect_local(server.port, username="u", keepalive_interval=30)
         result = await conn.run("sink", input=payload, encoding=None)
         assert result.stdout == str(len(payload)).encode()
         refs += [weakref.ref(conn), *(weakref.ref(c) for c in server.connections)]

@@ -5,7 +5,8 @@ server's host key against known_hosts (``[host]:port`` for ports other than
 22), authenticate (an explicit key, key files, the SSH agent, ``~/.ssh/id_*``,
 a password, keyboard-interactive), then run commands, open shells and SFTP
 sessions. Unknown host keys go to a ``MissingHostKeyPolicy``: ``RejectPolicy``
-(the default), ``AutoAddPolicy`` or ``WarningPolicy``.
+(the default), ``AutoAddPolicy`` or ``WarningPolicy`` (defined, with the
+host-key checking, in ``paramiko.host_key_check``).
 """
 
 from __future__ import annotations
@@ -16,34 +17,28 @@ import getpass
 import logging
 import os
 import socket
-import warnings
-from binascii import hexlify
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ssh_keys import (
-    CertificateError,
-    CertificateNotValid,
-    CertificateRevoked,
-    CertificateUntrustedCA,
-    HostKeys,
-    PKey,
-    key_from_blob,
-    load_private_key_file,
-)
-from ssh_keys.certs import cert_type_for
+from ssh_keys import HostKeys, HostKeyStatus, PKey, load_private_key_file
 from ssh_transport.channel import Channel, ChannelFile, ChannelStderrFile, ChannelStdinFile
 from ssh_transport.config import SSHConfig, SSHConfigDict
-from ssh_transport.protocol.negotiation import CERT_HOST_KEY_ALGORITHMS as _CERT_HOST_KEY_ALGORITHMS
-from ssh_transport.server_side import HOSTKEYS_PROVE, host_key_proof_data
-from ssh_wire import (
-    AuthenticationException,
-    BadAuthenticationType,
-    BadHostKeyException,
-    Message,
-    NoValidConnectionsError,
-    SSHException,
+from ssh_transport.protocol.negotiation import has_certificate
+from ssh_wire import AuthenticationException, BadAuthenticationType, NoValidConnectionsError, SSHException
+
+from .host_key_check import (
+    SSH_PORT,
+    AutoAddPolicy,
+    MissingHostKeyPolicy,
+    RejectPolicy,
+    WarningPolicy,
+    check_server_key,
+    hex_fingerprint,
+    known_host_name,
+    learn_host_keys,
+    prefer_checkable_key_types,
+    write_known_hosts,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AutoAddPolicy", "MissingHostKeyPolicy", "RejectPolicy", "SSHClient", "WarningPolicy"]
 
-SSH_PORT = 22
 _TWO_FACTOR = frozenset({"password", "keyboard-interactive"})
 # The default identity files, in the order they are tried.
 _DEFAULT_KEY_NAMES = ("id_rsa", "id_ecdsa", "id_ed25519", "id_dsa")
@@ -73,75 +67,17 @@ class _AuthStrategy(Protocol):
         """Log in on ``transport``, raising on failure."""
 
 
-class MissingHostKeyPolicy:
-    """What to do when a server's host key is not in known_hosts.
-
-    Subclass and override ``missing_host_key``: raise to refuse the
-    connection, return to accept it.
-    """
-
-    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
-        """Accept or refuse ``key`` for ``hostname`` (``[host]:port`` for
-        non-standard ports). The base class accepts silently."""
-
-
-class AutoAddPolicy(MissingHostKeyPolicy):
-    """Accept unknown host keys, remember them, and save them to the file
-    given to ``load_host_keys`` (if any)."""
-
-    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
-        """Add the key to the client's host keys (and its known_hosts file)."""
-        client._host_keys.add(hostname, key.get_name(), key)
-        if client._host_keys_filename is not None:
-            client.save_host_keys(client._host_keys_filename)
-        client._log(logging.DEBUG, f"Adding {key.get_name()} host key for {hostname}: {_fingerprint(key)}")
-
-
-class RejectPolicy(MissingHostKeyPolicy):
-    """Refuse servers whose host key is unknown (the default)."""
-
-    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
-        """Raise ``SSHException``."""
-        client._log(logging.DEBUG, f"Rejecting {key.get_name()} host key for {hostname}: {_fingerprint(key)}")
-        raise SSHException(f"Server {hostname!r} not found in known_hosts")
-
-
-class WarningPolicy(MissingHostKeyPolicy):
-    """Accept unknown host keys but issue a Python warning (not saved)."""
-
-    def missing_host_key(self, client: SSHClient, hostname: str, key: PKey) -> None:
-        """Warn with ``warnings.warn`` and carry on."""
-        warnings.warn(f"Unknown {key.get_name()} host key for {hostname}: {_fingerprint(key)}", stacklevel=2)
-
-
-def _fingerprint(key: PKey) -> str:
-    """The key's MD5 fingerprint in hex, as paramiko logs it."""
-    return hexlify(key.get_fingerprint()).decode()
-
-
 def _granted(chan: Channel, ok: bool, what: str) -> None:
     """Raise (as paramiko does) when the server refused a channel request."""
     if not ok:
         raise SSHException(f"Channel request failed: {what} refused by the server")
 
 
-def _has_certificate(key: Any) -> bool:
-    """Whether ``key`` carries an OpenSSH certificate (``public_blob``)."""
-    blob = getattr(key, "public_blob", None)
-    return blob is not None and bool(blob.is_certificate)
-
-
-def _matches(known: Mapping[str, PKey], key: PKey) -> bool:
-    """Whether ``key`` (its plain public key) is one of the ``known`` keys."""
-    expected = known.get(key.get_name())
-    return expected is not None and expected.asbytes() == key.asbytes()
-
-
 def _without_certificate(key: Any) -> PKey | None:
     """A copy of a private key with a certificate attached, without it (None
     for a key without one, or one this process cannot copy, as agent keys:
     the agent lists the plain key itself)."""
-    if not _has_certificate(key) or not isinstance(key, PKey) or not key.can_sign():
+    if not has_certificate(key) or not isinstance(key, PKey) or not key.can_sign():
         return None
     try:
         plain = copy.copy(key)
@@ -149,16 +85,6 @@ def _without_certificate(key: Any) -> PKey | None:
         return None
     plain.public_blob = None
     return plain
-
-
-def _host_keys_of(keys: HostKeys, name: str) -> list[PKey]:
-    """Every plain key ``keys`` lists for host ``name``."""
-    return [e.key for e in keys.entries if e.valid and e.marker is None and e.key is not None and e.matches(name)]
-
-
-def _key_type(algorithm: str) -> str:
-    """The key type behind a host key algorithm (rsa-sha2-* are ssh-rsa keys)."""
-    return "ssh-rsa" if algorithm in ("rsa-sha2-256", "rsa-sha2-512") else algorithm
 
 
 class SSHClient:
@@ -224,14 +150,19 @@ class SSHClient:
         path = os.fspath(filename)
         if self._host_keys_filename is not None and os.path.exists(self._host_keys_filename):
             self._host_keys.load(self._host_keys_filename)
-        lines = [line for line in (e.to_line() for e in self._host_keys.entries) if line]
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write("".join(line if line.endswith("\n") else line + "\n" for line in lines))
+        write_known_hosts(path, self._host_keys)
 
     def get_host_keys(self) -> HostKeys:
         """The client's own (writable) host keys."""
         return self._host_keys
+
+    def remember_host_key(self, hostname: str, key: PKey) -> None:
+        """Add ``key`` for ``hostname`` to the client's own host keys and save
+        them to the file given to ``load_host_keys`` (if any): what
+        ``AutoAddPolicy`` does, public so that custom policies can do it too."""
+        self._host_keys.add(hostname, key.get_name(), key)
+        if self._host_keys_filename is not None:
+            self.save_host_keys(self._host_keys_filename)
 
     def load_ssh_config(self, config: SSHConfig | str | os.PathLike[str] | None = None) -> SSHConfig:
         """Follow an ssh_config in ``connect``: ``ServerAliveInterval``,
@@ -257,6 +188,10 @@ class SSHClient:
     def set_log_channel(self, name: str) -> None:
         """Log the transport under logger ``name``."""
         self._log_channel = name
+
+    def get_log_channel(self) -> str:
+        """The logger name the client logs under (``paramiko.client`` unless set)."""
+        return self._log_channel or "paramiko.client"
 
     def set_missing_host_key_policy(self, policy: MissingHostKeyPolicy | type[MissingHostKeyPolicy]) -> None:
         """Decide what happens with unknown servers; a policy class is
@@ -432,14 +367,6 @@ class SSHClient:
             return sock
         raise NoValidConnectionsError(errors)
 
-    def _known_keys(self, server_hostkey_name: str) -> Mapping[str, PKey] | None:
-        """The known keys for the host (system file first), or None."""
-        for keys in (self._system_host_keys, self._host_keys):
-            found = keys.lookup(server_hostkey_name)
-            if found is not None:
-                return found
-        return None
-
     def _negotiate(
         self,
         t: Any,
@@ -461,148 +388,27 @@ class SSHClient:
             t.auth_timeout = auth_timeout
         if channel_timeout is not None:
             t.channel_timeout = channel_timeout
-        server_hostkey_name = hostname if port == SSH_PORT else f"[{hostname}]:{port}"
+        known = (self._system_host_keys, self._host_keys)
+        prefer_checkable_key_types(t, known, known_host_name(hostname, port))
         self._host_key_known = False
-        known = self._known_keys(server_hostkey_name)
-        if known is not None:
-            # ask for a key type we can check, as OpenSSH does
-            types = set(known)
-            options = t.get_security_options()
-            current = list(options.key_types)
-            preferred = [a for a in current if _key_type(a) in types]
-            if preferred:
-                options.key_types = preferred + [a for a in current if a not in preferred]
-        if self._cert_authorities(server_hostkey_name):
-            # a CA vouches for this host: ask for its host certificate first
-            options = t.get_security_options()
-            current = list(options.key_types)
-            certs = [cert_type_for(a) for a in current if cert_type_for(a) in _CERT_HOST_KEY_ALGORITHMS]
-            options.key_types = [*dict.fromkeys(certs), *(a for a in current if a not in certs)]
         t.start_client(timeout=timeout)
         server_key = t.get_remote_server_key()
-        for keys in (self._system_host_keys, self._host_keys):
-            if keys.is_revoked(server_key):
-                if _has_certificate(server_key):
-                    raise CertificateRevoked(
-                        f"the host key of {server_hostkey_name} or the CA that certified it is marked @revoked"
-                    )
-                raise BadHostKeyException(hostname, server_key, server_key)
-        cert_error = self._check_host_certificate(server_key, hostname, port)
-        if cert_error is None and _has_certificate(server_key):
-            return
-        if cert_error is not None and (known is None or not _matches(known, server_key)):
-            # a CA applies to this host but its certificate is not valid, and the plain
-            # key is not known either: refuse with the certificate's reason
-            raise cert_error
-        if known is None:
-            self._policy.missing_host_key(self, server_hostkey_name, server_key)
-            return
-        expected = known.get(server_key.get_name())
-        if expected is None or expected.asbytes() != server_key.asbytes():
-            if expected is None:
-                expected = next(iter(known.values()))
-            raise BadHostKeyException(hostname, server_key, expected)
-        self._host_key_known = self._host_keys.check(server_hostkey_name, server_key)
+        verdict = check_server_key(self, known, self._policy, hostname, port, server_key)
+        # UpdateHostKeys only trusts the client's own file, as OpenSSH
+        self._host_key_known = verdict.status is HostKeyStatus.KNOWN and self._host_keys.check(
+            verdict.hostname, server_key
+        )
 
     def _update_host_keys(self, t: Any, hostname: str, port: int, timeout: float | None) -> None:
-        """OpenSSH's ``UpdateHostKeys yes``: learn the host keys the server
-        announced after login, once it proved it holds them (see ``connect``).
-        Never fails the connection: a refusal or bad proof is logged."""
-        name = hostname if port == SSH_PORT else f"[{hostname}]:{port}"
+        """OpenSSH's ``UpdateHostKeys yes`` (see ``connect``), for a server
+        whose key the client's own known_hosts listed."""
+        name = known_host_name(hostname, port)
         if not self._host_key_known:
             self._log(logging.DEBUG, f"Host key of {name} not verified by known_hosts: not updating its keys")
             return
-        wait = timeout if timeout is not None else 30.0
-        # sshd announces its keys right after USERAUTH_SUCCESS: once the reply
-        # to this request is in, so is the announcement (if any)
-        t.global_request("keepalive@openssh.com", wait=True, timeout=wait)
-        blobs = getattr(t, "announced_host_keys", None)
-        if not blobs:
-            return
-        if self._host_keys.has_shared_entries(name):
-            self._log(logging.INFO, f"Keys of {name} are on shared known_hosts lines: not updating them")
-            return
-        offered: list[PKey] = []
-        for blob in blobs:
-            try:
-                key = key_from_blob(blob)
-            except SSHException:
-                continue  # a key type we do not know: skipped, as OpenSSH skips it
-            if not _has_certificate(key):
-                offered.append(key)
-        known = {k.asbytes() for keys in (self._system_host_keys, self._host_keys) for k in _host_keys_of(keys, name)}
-        new = [k for k in offered if k.asbytes() not in known]
-        if new and not self._proven(t, new, name, wait):
-            return
-        added, removed = self._host_keys.update_host_keys(name, offered)
-        if not added and not removed:
-            return
-        self._log(logging.INFO, f"Updated host keys of {name}: {len(added)} added, {len(removed)} removed")
-        path = self._host_keys_filename
-        if path is not None:
-            on_disk = HostKeys(path) if os.path.exists(path) else HostKeys()
-            on_disk.update_host_keys(name, offered)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with open(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-                f.write("".join(line for line in (e.to_line() for e in on_disk.entries) if line))
-
-    def _proven(self, t: Any, keys: list[PKey], name: str, wait: float) -> bool:
-        """Whether the server proves, for this session, that it holds ``keys``."""
-        session_id = t.session_id
-        reply = t.global_request(HOSTKEYS_PROVE, tuple(k.asbytes() for k in keys), wait=True, timeout=wait)
-        if session_id is None or not isinstance(reply, Message):
-            self._log(logging.WARNING, f"{name} refused to prove its host keys; not updating them")
-            return False
-        negotiated = t.host_key_type if isinstance(getattr(t, "host_key_type", None), str) else ""
-        for key in keys:
-            try:
-                sig = reply.get_string()
-                alg = Message(sig, strict=True).get_text()
-            except SSHException:
-                sig, alg = b"", ""
-            if key.get_name() == "ssh-rsa" and alg not in ("rsa-sha2-256", "rsa-sha2-512", negotiated):
-                ok = False
-            else:
-                ok = key.verify_ssh_sig(host_key_proof_data(session_id, key.asbytes()), sig)
-            if not ok:
-                self._log(logging.WARNING, f"{name} gave a bad proof for its {key.get_name()} key; not updating")
-                return False
-        return True
-
-    def _cert_authorities(self, server_hostkey_name: str) -> list[PKey]:
-        """The CA keys ``@cert-authority`` lines trust for this host."""
-        return [
-            *self._system_host_keys.cert_authorities(server_hostkey_name),
-            *self._host_keys.cert_authorities(server_hostkey_name),
-        ]
-
-    def _check_host_certificate(self, server_key: PKey, hostname: str, port: int) -> CertificateNotValid | None:
-        """Check a host certificate against the ``@cert-authority`` lines of
-        both known_hosts sets, as OpenSSH does. Returns the reason when a
-        CA trusted for this host signed it but it is not valid here
-        (expired, wrong host name ...), else None: no certificate, a valid
-        one, or one whose CA no line trusts for this host (the caller then
-        checks the plain host key, as OpenSSH falls back to it)."""
-        if not _has_certificate(server_key):
-            return None
-        errors: list[CertificateNotValid] = []
-        for keys in (self._system_host_keys, self._host_keys):
-            try:
-                cert = keys.check_certificate(hostname, server_key, port=port)
-            except CertificateUntrustedCA:
-                continue
-            except CertificateNotValid as exc:
-                errors.append(exc)
-                continue
-            except CertificateError as exc:
-                errors.append(CertificateNotValid(str(exc)))
-                continue
-            self._log(logging.DEBUG, f"Host certificate {cert.key_id!r} for {hostname} signed by a trusted CA")
-            return None
-        if errors:
-            return errors[0]
-        self._log(logging.DEBUG, f"No @cert-authority line trusts the CA of {hostname}; checking the plain key")
-        return None
+        known = (self._system_host_keys, self._host_keys)
+        log = logging.getLogger(self.get_log_channel())
+        learn_host_keys(t, name, self._host_keys, known, self._host_keys_filename, timeout, log)
 
     # -- authentication ------------------------------------------------------------
 
@@ -638,7 +444,7 @@ class SSHClient:
                     self._log(logging.DEBUG, f"SSH agent failed: {exc}")
                     agent_keys = []
                 for key in agent_keys:
-                    yield f"agent key {_fingerprint(key)}", key
+                    yield f"agent key {hex_fingerprint(key)}", key
         if look_for_keys:
             for name in _DEFAULT_KEY_NAMES:
                 for directory in ("~/.ssh", "~/ssh"):
@@ -816,4 +622,4 @@ class SSHClient:
 
     def _log(self, level: int, msg: str) -> None:
         """Log through the transport's logger (or the client's channel)."""
-        logging.getLogger(self._log_channel or "paramiko.client").log(level, msg)
+        logging.getLogger(self.get_log_channel()).log(level, msg)

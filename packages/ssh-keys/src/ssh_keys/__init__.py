@@ -30,6 +30,7 @@ from .certs import PublicBlob
 from .dsskey import DSSKey
 from .ecdsakey import ECDSAKey
 from .ed25519key import Ed25519Key
+from .host_verdict import HostKeyStatus, HostKeyVerdict, verify_host_key
 from .hostkeys import HostKeyEntry, HostKeys, InvalidHostKey, load_host_keys
 from .pkey import (
     OPENSSH,
@@ -89,6 +90,8 @@ __all__ = [
     "Ed25519SKKey",
     "FileFormat",
     "HostKeyEntry",
+    "HostKeyStatus",
+    "HostKeyVerdict",
     "HostKeys",
     "InvalidHostKey",
     "PKey",
@@ -118,4 +121,5 @@ __all__ = [
     "load_public_key_file",
     "parse_public_key_line",
     "sign_certificate",
+    "verify_host_key",
 ]

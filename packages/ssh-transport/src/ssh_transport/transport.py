@@ -40,6 +40,7 @@ from .channel import Channel
 from .channel_host import ThreadedChannelHost
 from .channel_table import AgentHandler, ChannelTable, X11Handler
 from .client_auth import ClientAuth, InteractiveHandler, ask_on_terminal
+from .core_setup import Moduli, build_core, disabled_pubkeys, load_moduli, preferences_without
 from .global_requests import GlobalRequests
 from .keepalive import Keepalive
 from .ping import Pinger
@@ -52,20 +53,12 @@ from .protocol.constants import (
     OPEN_SUCCEEDED,
 )
 from .protocol.core import REKEY_BYTES, SSHProtocol
-from .protocol.negotiation import AlgorithmPreferences, host_key_from_blob, key_type_of
+from .protocol.negotiation import host_key_from_blob, key_type_of
 from .security import SecurityOptions
 from .server import ServerInterface
 from .server_side import ServerSide
 from .session_events import SessionEvents
 from .socket_pump import SocketPump
-
-_DISABLED_KEYS = {
-    "ciphers": "ciphers",
-    "macs": "digests",
-    "keys": "key_types",
-    "kex": "kex",
-    "compression": "compression",
-}
 
 
 def _split_address(target: str | tuple[str, int]) -> tuple[str, int]:
@@ -93,15 +86,6 @@ def _connect(host: str, port: int) -> socket.socket:
         raise SSHException(f"Unable to connect to {host}: {exc}") from exc
 
 
-def load_moduli(path: str | os.PathLike[str] = "/etc/ssh/moduli") -> dict[int, list[tuple[int, int]]]:
-    """Read and parse the moduli file at ``path`` (``OSError`` if it cannot
-    be read); the parsing is the core's ``protocol.moduli.parse_moduli``."""
-    from .protocol.moduli import parse_moduli
-
-    with open(path, encoding="ascii", errors="replace") as f:
-        return parse_moduli(f.read())
-
-
 def _no_gss(what: str, requested: bool) -> None:
     """GSS-API (Kerberos) is not implemented: accept False, refuse True loudly."""
     if requested:
@@ -116,7 +100,7 @@ class Transport(threading.Thread):
     It is the thread that reads the socket (a daemon thread, started once by
     ``start_client``/``start_server``), as paramiko's ``Transport`` is."""
 
-    _modulus_pack: dict[int, list[tuple[int, int]]] | None = None
+    _modulus_pack: Moduli | None = None
 
     def __init__(
         self,
@@ -186,13 +170,8 @@ class Transport(threading.Thread):
         self.server_extensions: dict[str, bytes] = {}
         self.banner: str | None = None
         self.disabled_algorithms: dict[str, Any] = dict(disabled_algorithms or {})
-        self._prefs = AlgorithmPreferences()
-        if disabled_algorithms:
-            for category, names in disabled_algorithms.items():
-                attr = _DISABLED_KEYS.get(category)
-                if attr is not None:
-                    setattr(self._prefs, attr, tuple(n for n in getattr(self._prefs, attr) if n not in names))
-        self._disabled_pubkeys = tuple((disabled_algorithms or {}).get("pubkeys", ()))
+        self._prefs = preferences_without(disabled_algorithms)
+        self._disabled_pubkeys = disabled_pubkeys(disabled_algorithms)
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._core: SSHProtocol | None = None
@@ -554,34 +533,19 @@ class Transport(threading.Thread):
         if self._core is not None or self.ident is not None:
             # as paramiko (whose Transport is a Thread too): one start only
             raise RuntimeError("threads can only be started once")
-        gex = None
-        if role == "server" and Transport._modulus_pack:
-            from .protocol.moduli import choose_group
-
-            pack = Transport._modulus_pack
-            gex = lambda lo, n, hi: choose_group(pack, lo, n, hi)  # noqa: E731
-        pubkeys = tuple(a for a in self._prefs.key_types if a not in self._disabled_pubkeys)
-        core = SSHProtocol(
+        core = build_core(
             role,
-            prefs=self._prefs,
-            host_keys=dict(self._server_keys) if role == "server" else None,
+            self._prefs,
+            no_pubkeys=self._disabled_pubkeys,
+            host_keys=self._server_keys,
             local_version=self.local_version.encode("ascii"),
-            gex_moduli=gex,
+            moduli=Transport._modulus_pack,
             expected_host_key_type=self._expected_key_type,
             rekey_bytes=self._rekey_bytes,
             rekey_interval=self._rekey_interval,
-            pubkey_algorithms=pubkeys,
-            now=time.monotonic(),
             strict_kex=self.advertise_strict_kex,
             server_sig_algs=self.server_sig_algs,
         )
-        if self._disabled_pubkeys:
-            # the core adds each curve's FIDO (sk-) algorithm: drop those disabled by name too
-            for auth in (core.client_auth, core.server_auth):
-                if auth is not None:
-                    auth.allowed_algorithms = tuple(
-                        a for a in auth.allowed_algorithms if a not in self._disabled_pubkeys
-                    )
         if self._hexdump:
             core.trace = self._trace
         self._core = core
@@ -1075,4 +1039,5 @@ __all__ = [
     "ServerInterface",
     "ServiceRequestingTransport",
     "Transport",
+    "load_moduli",
 ]

@@ -1,16 +1,15 @@
-"""``SFTPClient`` for asyncio: the client side of SFTP v3 over a pair of
-asyncio-like streams (a reader with ``async read(n)``, a writer with
-``write``/``async drain``/``close``).
+"""``SFTPClient`` for asyncio: the file-system API of SFTP v3 (the same
+operations, names and exceptions as the threaded ``ssh_sftp.SFTPClient``,
+as coroutines) over a pair of asyncio-like streams (a reader with ``async
+read(n)``, a writer with ``write``/``async drain``/``close``).
 
-One reader task owns the incoming stream and resolves, by request id, the
-future each request registered; so any number of tasks may use one client
-at once, and a task cancelled while it waits leaves the session usable (its
-reply, when it comes, is dropped).
+The request plumbing (ids, pending replies, the reader task) is
+``RequestSession`` (``ssh_sftp.aio.session``); any number of tasks may use
+one client at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import inspect
 import logging
@@ -18,19 +17,17 @@ import os
 import stat
 from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any, TypeVar
 
 from ssh_wire import Message
 
 from .. import operations as ops
 from ..attributes import SFTPAttributes
-from ..errors import SOCKET_CLOSED, SFTPError, SFTPOSError, status_to_exception
+from ..errors import SFTPOSError, status_to_exception
 from ..limits import SFTPLimits
 from ..operations import check_status, expect_reply, parse_status
 from ..sftp import (
-    _VERSION,
     CMD_CLOSE,
-    CMD_INIT,
     CMD_NAME,
     CMD_READDIR,
     CMD_STATUS,
@@ -43,62 +40,26 @@ from ..sftp import (
     EXT_POSIX_RENAME,
     EXT_STATVFS,
     EXT_USERS_GROUPS_BY_ID,
-    HDR_ID,
     SFTP_EOF,
-    U32,
-    BaseSFTP,
-    PacketSplitter,
     path_str,
     ssh_string,
 )
 from ..statvfs import SFTPStatVFS
+from . import dirs
+from .dirs import WalkEntry
 from .file import SFTPFile
+from .session import RequestSession, StreamReader, StreamWriter
 
 __all__ = ["SFTPClient", "StreamReader", "StreamWriter", "open_sftp"]
 
 Callback = Callable[[int, int], object]
-WalkEntry = tuple[str, list[str], list[str]]
 
 # Without limits@openssh.com every server takes 32 KiB reads and writes.
 DEFAULT_REQUEST_SIZE = ops.DEFAULT_REQUEST_SIZE
-# How much the reader task asks its stream for at a time.
-_READ_CHUNK = 1024 * 1024
-# A request whose last part is at least this long goes out as two writes
-# (header, then the caller's buffer) rather than one joined copy.
-_SPLIT_AT = 32768
 # READDIR requests kept in flight while listing a directory.
 _READDIR_AHEAD = 8
 
-Reply = tuple[int, bytes]
 _T = TypeVar("_T")
-
-
-class StreamReader(Protocol):
-    """What the client reads replies from (``asyncio.StreamReader`` fits)."""
-
-    async def read(self, n: int = -1) -> bytes:
-        """Up to ``n`` bytes; ``b""`` at end of stream."""
-
-
-class StreamWriter(Protocol):
-    """What the client sends requests on (``asyncio.StreamWriter`` fits)."""
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Queue ``data`` for sending."""
-
-    async def drain(self) -> None:
-        """Wait until the queue is small enough to write more."""
-
-    def close(self) -> None:
-        """Close the stream."""
-
-
-def _quiet_fail(fut: asyncio.Future[Reply], exc: BaseException) -> None:
-    """Fail ``fut`` without asyncio logging "exception never retrieved"
-    when nobody awaits it (a prefetch or a close nobody waits for)."""
-    if not fut.done():
-        fut.set_exception(exc)
-        fut.exception()
 
 
 class SFTPClient:
@@ -110,17 +71,10 @@ class SFTPClient:
         """Wrap the streams; use ``from_streams``, which also runs the
         version exchange and starts the reader task."""
         self.logger = logging.getLogger("paramiko.sftp")
-        self._r = reader
-        self._w = writer
-        self._splitter = PacketSplitter(BaseSFTP.MAX_PACKET)
-        self._pending: dict[int, asyncio.Future[Reply]] = {}
-        self._drain_lock = asyncio.Lock()
-        self._next_id = 1
-        self._reader_task: asyncio.Task[None] | None = None
+        #: the request plumbing: ids, replies, the reader task (its
+        #: ``send``/``drain``/``request`` are what ``SFTPFile`` uses)
+        self.session = RequestSession(reader, writer, self.logger)
         self._cwd: str | None = None
-        self._closed = False
-        self._dropped: str | None = None
-        self._stream_gone = False
         self.server_version = 0
         self.server_extensions: dict[str, bytes] = {}
         self.max_read_size = DEFAULT_REQUEST_SIZE
@@ -135,12 +89,11 @@ class SFTPClient:
         not answer as an SFTP server."""
         self = cls(reader, writer)
         try:
-            await self._handshake()
+            self.server_version, self.server_extensions = await self.session.handshake()
         except BaseException:
-            self._closed = True
-            writer.close()
+            self.session.abandon()
             raise
-        self._reader_task = asyncio.get_running_loop().create_task(self._reader_main(), name="sftp-aio-reader")
+        self.session.start_reading()
         if EXT_LIMITS in self.server_extensions:
             await self._ask_limits()
         return self
@@ -157,24 +110,7 @@ class SFTPClient:
 
     def __repr__(self) -> str:
         """Class name and the writer it sends on."""
-        return f"<aio.SFTPClient on {self._w!r}>"
-
-    # -- version, limits, reading ----------------------------------------------------
-
-    async def _handshake(self) -> None:
-        """INIT/VERSION exchange: the server's version and extensions."""
-        self._w.write(b"".join((U32.pack(5), bytes((CMD_INIT,)), U32.pack(_VERSION))))
-        await self._w.drain()
-        packets: list[tuple[int, bytes]] = []
-        while not packets:
-            data = await self._r.read(_READ_CHUNK)
-            if not data:
-                raise SFTPError("EOF during negotiation")
-            packets = self._splitter.feed(data)
-        t, body = packets[0]
-        if len(packets) > 1:
-            raise SFTPError("Unexpected packet after version")
-        self.server_version, self.server_extensions = ops.parse_version(t, body)
+        return f"<aio.SFTPClient on {self.session.writer!r}>"
 
     async def _ask_limits(self) -> None:
         """Size requests from the server's limits@openssh.com reply (as the
@@ -184,149 +120,28 @@ class SFTPClient:
         self.max_open_handles = sizes.max_handles
         self.limits_announced = sizes.announced
 
-    async def _reader_main(self) -> None:
-        """Resolve each reply's future until the stream ends or the server
-        sends something unusable."""
-        why = "Server connection dropped"
-        gone = True
-        try:
-            while True:
-                data = await self._r.read(_READ_CHUNK)
-                if not data:
-                    return
-                for t, body in self._splitter.feed(data):
-                    if len(body) < 4:
-                        why, gone = "Truncated reply from server", False
-                        return
-                    num = U32.unpack_from(body)[0]
-                    fut = self._pending.pop(num, None)
-                    if fut is None:
-                        why, gone = f"Reply to unknown request {num}", False
-                        return
-                    if not fut.done():
-                        fut.set_result((t, body))
-        except SFTPError as exc:
-            why, gone = str(exc), False
-        except (EOFError, OSError) as exc:
-            why = f"Server connection dropped: {exc}" if str(exc) else why
-        except asyncio.CancelledError:
-            why = "SFTP session closed"
-        except Exception as exc:  # a bug here must not leave waiters hanging
-            self.logger.exception("sftp reader failed")
-            why, gone = f"SFTP reader failed: {exc!r}", False
-        finally:
-            self._drop("SFTP session closed" if self._closed else why, gone)
-
-    def _drop(self, why: str, stream_gone: bool) -> None:
-        """The session is over: fail every waiter, and every later request."""
-        if self._dropped is None:
-            self._dropped = why
-        if stream_gone:
-            self._stream_gone = True
-        pending, self._pending = self._pending, {}
-        for fut in pending.values():
-            _quiet_fail(fut, SFTPError(self._dropped))
-
-    def _dropped_error(self) -> Exception:
-        """What a request on a session that is over raises (as the threaded
-        client): ``OSError("Socket is closed")`` (also an ``SFTPError``)
-        once closed or the stream ended, else ``SFTPError`` with the reason."""
-        if self._closed or self._stream_gone:
-            return SFTPOSError(SOCKET_CLOSED)
-        return SFTPError(self._dropped or SOCKET_CLOSED)
-
-    # -- requests ------------------------------------------------------------------
-
-    def _send(self, t: int, *parts: bytes | bytearray | memoryview) -> asyncio.Future[Reply]:
-        """Number and send one request (without waiting to drain); the
-        future resolves to (type, body starting with the request id).
-        Each request is written whole before any other task can write."""
-        if self._dropped is not None or self._closed:
-            raise self._dropped_error()
-        num = self._next_id
-        self._next_id = (num + 1) & 0xFFFFFFFF
-        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._pending[num] = fut
-        size = 5
-        for p in parts:
-            size += len(p)
-        head = HDR_ID.pack(size, t, num)
-        last = parts[-1] if parts else b""
-        try:
-            if len(last) < _SPLIT_AT:
-                self._w.write(b"".join((head, *parts)))
-            else:
-                self._w.write(b"".join((head, *parts[:-1])))
-                self._w.write(last)
-        except (OSError, RuntimeError) as exc:
-            self._pending.pop(num, None)
-            self._drop(f"Server connection dropped: {exc}", True)
-            raise self._dropped_error() from None
-        return fut
-
-    async def _drain(self) -> None:
-        """Wait for the writer to take more (a failure ends the session).
-        One task drains at a time: some writers (Python 3.10's) allow a
-        single waiter."""
-        try:
-            async with self._drain_lock:
-                await self._w.drain()
-        except (OSError, RuntimeError) as exc:
-            self._drop(f"Server connection dropped: {exc}", True)
-            raise self._dropped_error() from None
-
-    async def _request(self, t: int, *parts: bytes | bytearray | memoryview) -> tuple[int, Message]:
-        """Send a request and wait for its reply: (type, strict Message of
-        the body after the id)."""
-        fut = self._send(t, *parts)
-        await self._drain()
-        rt, body = await fut
-        return rt, Message(body[4:], strict=True)
-
     async def _call(self, call: ops.Call[_T]) -> _T:
         """Send one operation's request and read its reply."""
-        return call.parse(*await self._request(call.type, *call.parts))
+        return call.parse(*await self.session.request(call.type, *call.parts))
 
-    def _close_handle_nowait(self, hstr: bytes) -> None:
-        """Send CLOSE for encoded handle ``hstr`` without waiting (after a
-        cancellation); nothing if the session is over."""
-        if self._dropped is None and not self._closed:
-            try:
-                fut = self._send(CMD_CLOSE, hstr)
-            except (OSError, SFTPError):
-                return
-            fut.add_done_callback(_swallow)
+    def require_extension(self, name: str) -> None:
+        """Raise ``OSError(EOPNOTSUPP)`` unless the server offers extension
+        ``name`` (as the threaded client's)."""
+        if name not in self.server_extensions:
+            raise OSError(errno.EOPNOTSUPP, f"server does not support {name}")
 
     # -- session -----------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
         """Whether the session is over (closed here or dropped)."""
-        return self._closed or self._dropped is not None
+        return self.session.closed
 
     async def close(self) -> None:
         """End the session and close the writer; requests still waiting
         fail with ``SFTPError``, later ones with ``OSError("Socket is
         closed")``."""
-        if self._closed:
-            return
-        self._closed = True
-        self._drop("SFTP session closed", False)
-        try:
-            self._w.close()
-            wait_closed = getattr(self._w, "wait_closed", None)
-            if callable(wait_closed):
-                await asyncio.wait_for(wait_closed(), 5)
-        except (OSError, RuntimeError, asyncio.TimeoutError):
-            pass
-        task = self._reader_task
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if task is asyncio.current_task():
-                    raise
+        await self.session.close()
 
     # -- paths -------------------------------------------------------------------
 
@@ -372,10 +187,10 @@ class SFTPClient:
         p = self._adjust_cwd(path)
         handle = await self._call(ops.opendir(p))
         hstr = ssh_string(handle)
-        pending = [self._send(CMD_READDIR, hstr) for _ in range(max(1, read_aheads))]
+        pending = [self.session.send(CMD_READDIR, hstr) for _ in range(max(1, read_aheads))]
         done = False
         try:
-            await self._drain()
+            await self.session.drain()
             while pending:
                 rt, body = await pending.pop(0)
                 reply = Message(body[4:], strict=True)
@@ -385,18 +200,18 @@ class SFTPClient:
                         break
                     raise status_to_exception(code, text, p)
                 reply = expect_reply(rt, reply, CMD_NAME, p)
-                pending.append(self._send(CMD_READDIR, hstr))
+                pending.append(self.session.send(CMD_READDIR, hstr))
                 for attr in ops.parse_names(reply):
                     if attr.filename not in (".", ".."):
                         yield attr
             done = True
         finally:
-            if done and self._dropped is None:
+            if done and self.session.dropped is None:
                 for fut in pending:
                     await fut
-                check_status(*await self._request(CMD_CLOSE, hstr), p)
+                check_status(*await self.session.request(CMD_CLOSE, hstr), p)
             else:
-                self._close_handle_nowait(hstr)
+                self.session.close_handle_nowait(hstr)
 
     async def mkdir(self, path: str | bytes, mode: int = 0o777) -> None:
         """Create directory ``path`` with permission bits ``mode``."""
@@ -409,69 +224,12 @@ class SFTPClient:
     async def makedirs(self, path: str | bytes, mode: int = 0o777, exist_ok: bool = False) -> None:
         """``os.makedirs`` on the server (``FileExistsError`` if ``path``
         exists, unless ``exist_ok`` and it is a directory)."""
-        p = _text(path)
-        try:
-            attr = await self.stat(p)
-        except FileNotFoundError:
-            pass
-        else:
-            if exist_ok and stat.S_ISDIR(attr.st_mode or 0):
-                return
-            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), p)
-        head = p.rstrip("/").rpartition("/")[0]
-        if head and head not in ("/", p):
-            await self.makedirs(head, exist_ok=True)
-        try:
-            await self.mkdir(p, mode)
-        except OSError:
-            try:
-                ok = stat.S_ISDIR((await self.stat(p)).st_mode or 0)
-            except OSError:
-                ok = False
-            if not ok:
-                raise
-            if not exist_ok:
-                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), p) from None
+        await dirs.makedirs(self, _text(path), mode, exist_ok)
 
     async def rmtree(self, path: str | bytes, ignore_errors: bool = False) -> None:
         """``shutil.rmtree`` on the server: links are removed, not followed;
         the removals of one directory run concurrently."""
-        p = _text(path)
-        try:
-            if stat.S_ISLNK((await self.lstat(p)).st_mode or 0):
-                raise OSError("Cannot call rmtree on a symbolic link")
-        except OSError:
-            if ignore_errors:
-                return
-            raise
-        errors: list[BaseException] = []
-        await self._rmtree(p, errors)
-        if errors and not ignore_errors:
-            raise errors[0]
-
-    async def _rmtree(self, path: str, errors: list[BaseException]) -> None:
-        """Empty and remove directory ``path``, collecting failures."""
-        try:
-            entries = await self.listdir_attr(path)
-        except OSError as exc:
-            errors.append(exc)
-            return
-        jobs = []
-        for attr in entries:
-            child = _join(path, attr.filename)
-            if stat.S_ISDIR(attr.st_mode or 0):
-                jobs.append(self._rmtree(child, errors))
-            else:
-                jobs.append(self.remove(child))
-        for result in await asyncio.gather(*jobs, return_exceptions=True):
-            if isinstance(result, BaseException):
-                if not isinstance(result, OSError):
-                    raise result
-                errors.append(result)
-        try:
-            await self.rmdir(path)
-        except OSError as exc:
-            errors.append(exc)
+        await dirs.rmtree(self, _text(path), ignore_errors)
 
     async def walk(
         self,
@@ -483,42 +241,8 @@ class SFTPClient:
         """``os.walk`` on the server, as an async iterator of ``(dirpath,
         dirnames, filenames)``; a link to a directory is listed in
         dirnames but entered only with ``followlinks``."""
-        top_s = _text(top)
-        try:
-            entries = await self.listdir_attr(top_s)
-        except OSError as exc:
-            if onerror is not None:
-                onerror(exc)
-            return
-        dirs: list[str] = []
-        files: list[str] = []
-        linked: set[str] = set()
-        links = []
-        for attr in entries:
-            m = attr.st_mode or 0
-            if stat.S_ISDIR(m):
-                dirs.append(attr.filename)
-            elif stat.S_ISLNK(m):
-                links.append(attr.filename)
-            else:
-                files.append(attr.filename)
-        targets = await asyncio.gather(*(self.stat(_join(top_s, n)) for n in links), return_exceptions=True)
-        for name, target in zip(links, targets, strict=True):
-            if isinstance(target, SFTPAttributes) and stat.S_ISDIR(target.st_mode or 0):
-                dirs.append(name)
-                linked.add(name)
-            elif isinstance(target, BaseException) and not isinstance(target, OSError):
-                raise target
-            else:
-                files.append(name)
-        if topdown:
-            yield top_s, dirs, files
-        for name in dirs:
-            if followlinks or name not in linked:
-                async for entry in self.walk(_join(top_s, name), topdown, onerror, followlinks):
-                    yield entry
-        if not topdown:
-            yield top_s, dirs, files
+        async for entry in dirs.walk(self, _text(top), topdown, onerror, followlinks):
+            yield entry
 
     # -- files -------------------------------------------------------------------
 
@@ -531,7 +255,7 @@ class SFTPClient:
         f = SFTPFile(self, handle, mode, p)
         if "a" in mode:
             try:
-                f._pos = (await f.stat()).st_size or 0
+                await f.seek(0, os.SEEK_END)
             except BaseException:
                 await f.close()
                 raise
@@ -552,50 +276,50 @@ class SFTPClient:
     async def posix_rename(self, oldpath: str | bytes, newpath: str | bytes) -> None:
         """Rename replacing ``newpath`` (posix-rename@openssh.com)."""
         old, new = self._adjust_cwd(oldpath), self._adjust_cwd(newpath)
-        self._need_ext(EXT_POSIX_RENAME)
+        self.require_extension(EXT_POSIX_RENAME)
         await self._call(ops.posix_rename(old, new))
 
     async def hardlink(self, oldpath: str | bytes, newpath: str | bytes) -> None:
         """Create hard link ``newpath`` to ``oldpath`` (hardlink@openssh.com)."""
         old, new = self._adjust_cwd(oldpath), self._adjust_cwd(newpath)
-        self._need_ext(EXT_HARDLINK)
+        self.require_extension(EXT_HARDLINK)
         await self._call(ops.hardlink(old, new))
 
     async def statvfs(self, path: str | bytes) -> SFTPStatVFS:
         """File-system statistics for ``path`` (statvfs@openssh.com)."""
         p = self._adjust_cwd(path)
-        self._need_ext(EXT_STATVFS)
+        self.require_extension(EXT_STATVFS)
         return await self._call(ops.statvfs(p))
 
     async def limits(self) -> SFTPLimits:
         """The server's limits (limits@openssh.com)."""
-        self._need_ext(EXT_LIMITS)
+        self.require_extension(EXT_LIMITS)
         return await self._call(ops.limits())
 
     async def lsetstat(self, path: str | bytes, attr: SFTPAttributes) -> None:
         """Set ``attr``'s fields on ``path`` itself, a link not followed
         (lsetstat@openssh.com)."""
         p = self._adjust_cwd(path)
-        self._need_ext(EXT_LSETSTAT)
+        self.require_extension(EXT_LSETSTAT)
         await self._call(ops.lsetstat(p, attr))
 
     async def expand_path(self, path: str | bytes) -> str:
         """``path`` made absolute by the server, "~" forms expanded
         (expand-path@openssh.com)."""
         p = _text(path) if _text(path).startswith("~") else self._adjust_cwd(path)
-        self._need_ext(EXT_EXPAND_PATH)
+        self.require_extension(EXT_EXPAND_PATH)
         return await self._call(ops.expand_path(p))
 
     async def home_directory(self, username: str = "") -> str:
         """The home directory of ``username`` ("" for the user logged in)
         through the home-directory extension."""
-        self._need_ext(EXT_HOME_DIRECTORY)
+        self.require_extension(EXT_HOME_DIRECTORY)
         return await self._call(ops.home_directory(username))
 
     async def users_groups_by_id(self, uids: Iterable[int], gids: Iterable[int]) -> tuple[list[str], list[str]]:
         """The server's names for ``uids`` and ``gids``, "" where it knows
         none (users-groups-by-id@openssh.com)."""
-        self._need_ext(EXT_USERS_GROUPS_BY_ID)
+        self.require_extension(EXT_USERS_GROUPS_BY_ID)
         return await self._call(ops.users_groups_by_id(uids, gids))
 
     async def copy_data(
@@ -604,24 +328,19 @@ class SFTPClient:
         """Have the server copy ``length`` bytes (0: to the end) of open file
         ``source`` from ``offset`` into open file ``dest`` at ``dest_offset``
         (copy-data: no data crosses the network)."""
-        self._need_ext(EXT_COPY_DATA)
+        self.require_extension(EXT_COPY_DATA)
         await dest.flush()
         await self._call(ops.copy_data(source.handle, offset, length, dest.handle, dest_offset))
 
     async def remote_copy(self, source: str | bytes, dest: str | bytes) -> None:
         """Copy file ``source`` to ``dest`` on the server with ``source``'s
         permissions, through copy-data (as OpenSSH's ``sftp cp``)."""
-        self._need_ext(EXT_COPY_DATA)
+        self.require_extension(EXT_COPY_DATA)
         mode = (await self.stat(source)).st_mode
         async with await self.open(source, "rb") as src, await self.open(dest, "wb") as dst:
             if mode is not None:
                 await self.chmod(dest, mode & 0o7777)
             await self.copy_data(src, dst)
-
-    def _need_ext(self, name: str) -> None:
-        """``OSError(EOPNOTSUPP)`` unless the server offers extension ``name``."""
-        if name not in self.server_extensions:
-            raise OSError(errno.EOPNOTSUPP, f"server does not support {name}")
 
     async def stat(self, path: str | bytes) -> SFTPAttributes:
         """The attributes of ``path``, following symbolic links."""
@@ -641,25 +360,26 @@ class SFTPClient:
         """The target of symbolic link ``path``; None if none is named."""
         return await self._call(ops.readlink(self._adjust_cwd(path)))
 
-    async def _setstat(self, path: str | bytes, attr: SFTPAttributes) -> None:
-        """SETSTAT ``path`` to the fields of ``attr`` that are set."""
+    async def setstat(self, path: str | bytes, attr: SFTPAttributes) -> None:
+        """Set the fields of ``attr`` that are set on ``path`` in one request
+        (SETSTAT; ``chmod``, ``utime``... set one field each)."""
         await self._call(ops.setstat(self._adjust_cwd(path), attr))
 
     async def chmod(self, path: str | bytes, mode: int) -> None:
         """Change the permission bits of ``path``."""
-        await self._setstat(path, ops.mode_attr(mode))
+        await self.setstat(path, ops.mode_attr(mode))
 
     async def chown(self, path: str | bytes, uid: int, gid: int) -> None:
         """Change the owner and group of ``path``."""
-        await self._setstat(path, ops.owner_attr(uid, gid))
+        await self.setstat(path, ops.owner_attr(uid, gid))
 
     async def utime(self, path: str | bytes, times: tuple[float, float] | None) -> None:
         """Set ``(atime, mtime)`` of ``path`` (now if None)."""
-        await self._setstat(path, ops.times_attr(times))
+        await self.setstat(path, ops.times_attr(times))
 
     async def truncate(self, path: str | bytes, size: int) -> None:
         """Cut (or extend with zeros) file ``path`` to ``size`` bytes."""
-        await self._setstat(path, ops.size_attr(size))
+        await self.setstat(path, ops.size_attr(size))
 
     # -- whole-file transfers -----------------------------------------------------
 
@@ -686,7 +406,7 @@ class SFTPClient:
             size = 0
             write = fl.write
             while True:
-                data = await fr._read_view(self.max_read_size)
+                data = await fr.read_view(self.max_read_size)
                 if not data:
                     break
                 write(data)
@@ -741,7 +461,7 @@ class SFTPClient:
         size = 0
         async with await self.open(remotepath, "wb") as fr:
             fr.set_pipelined(True)
-            chunk = fr._write_size()
+            chunk = fr.write_size
             read = fl.read
             while True:
                 data = read(chunk)
@@ -842,17 +562,6 @@ def open_sftp(conn: Any, subsystem: str = "sftp") -> _OpenSFTP:
     return _OpenSFTP(conn, subsystem)
 
 
-def _swallow(fut: asyncio.Future[Any]) -> None:
-    """Done callback that retrieves an outcome nobody waits for."""
-    if not fut.cancelled():
-        fut.exception()
-
-
 def _text(path: str | bytes) -> str:
     """A remote path as ``str``."""
     return path_str(path) if isinstance(path, bytes) else path
-
-
-def _join(a: str, b: str) -> str:
-    """Remote path join."""
-    return b if not a else (a + b if a.endswith("/") else a + "/" + b)

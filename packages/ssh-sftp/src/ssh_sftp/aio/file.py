@@ -35,9 +35,10 @@ from ..sftp import (
     U64,
     ssh_string,
 )
+from .session import Reply, forget_reply
 
 if TYPE_CHECKING:
-    from .client import Reply, SFTPClient
+    from .client import SFTPClient
 
 __all__ = ["SFTPFile"]
 
@@ -60,6 +61,7 @@ class SFTPFile:
     def __init__(self, sftp: SFTPClient, handle: bytes, mode: str = "r", name: str = "") -> None:
         """Wrap an open server ``handle``; made by ``SFTPClient.open``."""
         self.sftp = sftp
+        self._session = sftp.session
         self.handle = handle
         self.mode = mode
         self.name = name
@@ -104,14 +106,17 @@ class SFTPFile:
 
     # -- sizes -----------------------------------------------------------------------
 
-    def _read_size(self) -> int:
-        """Bytes per READ: the server's limit, else ``MAX_REQUEST_SIZE``."""
+    @property
+    def read_size(self) -> int:
+        """Bytes per READ request: the server's limit, else ``MAX_REQUEST_SIZE``."""
         if self.sftp.limits_announced:
             return self.sftp.max_read_size
         return max(1024, min(int(self.MAX_REQUEST_SIZE), MAX_REQUEST_SIZE))
 
-    def _write_size(self) -> int:
-        """Bytes per WRITE: the server's limit, else ``MAX_REQUEST_SIZE``."""
+    @property
+    def write_size(self) -> int:
+        """Bytes per WRITE request: the server's limit, else ``MAX_REQUEST_SIZE``
+        (a copying loop reads its source in pieces of this size)."""
         if self.sftp.limits_announced:
             return self.sftp.max_write_size
         return max(1024, min(int(self.MAX_REQUEST_SIZE), MAX_REQUEST_SIZE))
@@ -132,15 +137,16 @@ class SFTPFile:
             if not self._pf_on:
                 await self.prefetch()
             while True:
-                piece = await self._read_view(self._read_size())
+                piece = await self.read_view(self.read_size)
                 if not piece:
                     break
                 parts.append(piece)
             return b"".join(parts)
-        return bytes(await self._read_view(size))
+        return bytes(await self.read_view(size))
 
-    async def _read_view(self, size: int) -> _Chunk:
-        """Up to ``size`` bytes, possibly as a view (no copy)."""
+    async def read_view(self, size: int) -> bytes | memoryview:
+        """``read(size)`` without the copy: the data may be a read-only
+        ``memoryview`` into the server's reply (``getfo`` writes it out so)."""
         if size <= 0:
             return b""
         if self._pf_on:
@@ -152,15 +158,15 @@ class SFTPFile:
     async def _read_direct(self, size: int) -> _Chunk:
         """Up to ``size`` bytes with plain READs (up to
         ``MAX_PARALLEL_READS`` at once for a large ``size``)."""
-        chunk = self._read_size()
-        sftp = self.sftp
+        chunk = self.read_size
+        session = self._session
         reqs: list[tuple[int, asyncio.Future[Reply]]] = []
         off = self._pos
         while off < self._pos + size and len(reqs) < self.MAX_PARALLEL_READS:
             n = min(chunk, self._pos + size - off)
-            reqs.append((n, sftp._send(CMD_READ, self._hstr, U64.pack(off), U32.pack(n))))
+            reqs.append((n, session.send(CMD_READ, self._hstr, U64.pack(off), U32.pack(n))))
             off += n
-        await sftp._drain()
+        await session.drain()
         out: list[_Chunk] = []
         # replies after a short read or EOF are dropped as they come
         for n, fut in reqs:
@@ -212,11 +218,11 @@ class SFTPFile:
 
     def _pf_fill(self) -> None:
         """Top the READs in flight up to the request and memory limits."""
-        chunk = self._read_size()
-        sftp = self.sftp
+        chunk = self.read_size
+        send = self._session.send
         while self._pf_next < self._pf_end and len(self._pf) < self._pf_max and self._pf_bytes < self.PREFETCH_MEMORY:
             n = min(chunk, self._pf_end - self._pf_next)
-            fut = sftp._send(CMD_READ, self._hstr, U64.pack(self._pf_next), U32.pack(n))
+            fut = send(CMD_READ, self._hstr, U64.pack(self._pf_next), U32.pack(n))
             self._pf.append((self._pf_next, n, fut))
             self._pf_next += n
             self._pf_bytes += n
@@ -225,7 +231,7 @@ class SFTPFile:
         """Forget the prefetch; replies still due are dropped as they come."""
         self._pf_on = False
         for _off, _n, fut in self._pf:
-            fut.add_done_callback(_retrieve)
+            fut.add_done_callback(forget_reply)
         self._pf.clear()
         self._pf_left = b""
         self._pf_bytes = 0
@@ -271,7 +277,7 @@ class SFTPFile:
             raise SFTPError(f"Server sent {got} bytes for a read of {n}")
         if got < n:
             # a short read: ask for the rest first, before what follows
-            rest = self.sftp._send(CMD_READ, self._hstr, U64.pack(off + got), U32.pack(n - got))
+            rest = self._session.send(CMD_READ, self._hstr, U64.pack(off + got), U32.pack(n - got))
             self._pf.appendleft((off + got, n - got, rest))
             self._pf_bytes += n - got
         self._pf_fill()
@@ -296,15 +302,15 @@ class SFTPFile:
         if self._pf_on:
             self._stop_prefetch()
         view = memoryview(data).cast("B")
-        chunk = self._write_size()
-        sftp = self.sftp
+        chunk = self.write_size
+        session = self._session
         limit = self.MAX_PIPELINED_WRITES if self.pipelined else 0
         for i in range(0, len(view), chunk):
             piece = view[i : i + chunk]
             n = len(piece)
-            self._writes.append(sftp._send(CMD_WRITE, self._hstr, U64.pack(self._pos), U32.pack(n), piece))
+            self._writes.append(session.send(CMD_WRITE, self._hstr, U64.pack(self._pos), U32.pack(n), piece))
             self._pos += n
-            await sftp._drain()
+            await session.drain()
             if len(self._writes) > limit:
                 await self._settle(limit)
 
@@ -325,7 +331,7 @@ class SFTPFile:
                 err = status_to_exception(code, text, self.name)
             self._write_error = err
             for rest in self._writes:
-                rest.add_done_callback(_retrieve)
+                rest.add_done_callback(forget_reply)
             self._writes.clear()
             raise err
 
@@ -361,14 +367,14 @@ class SFTPFile:
     async def stat(self) -> SFTPAttributes:
         """The file's attributes (FSTAT)."""
         self._check_open()
-        t, msg = await self.sftp._request(CMD_FSTAT, self._hstr)
+        t, msg = await self._session.request(CMD_FSTAT, self._hstr)
         return SFTPAttributes._from_msg(expect_reply(t, msg, CMD_ATTRS, self.name))
 
     async def _fsetstat(self, attr: SFTPAttributes) -> None:
         """FSETSTAT with the fields of ``attr`` that are set."""
         self._check_open()
         await self.flush()
-        t, msg = await self.sftp._request(CMD_FSETSTAT, self._hstr, attr.asbytes())
+        t, msg = await self._session.request(CMD_FSETSTAT, self._hstr, attr.asbytes())
         check_status(t, msg, self.name)
 
     async def chmod(self, mode: int) -> None:
@@ -392,9 +398,9 @@ class SFTPFile:
     async def fsync(self) -> None:
         """Have the server flush the file to disk (fsync@openssh.com)."""
         self._check_open()
-        self.sftp._need_ext(EXT_FSYNC)
+        self.sftp.require_extension(EXT_FSYNC)
         await self.flush()
-        t, msg = await self.sftp._request(CMD_EXTENDED, ssh_string(EXT_FSYNC), self._hstr)
+        t, msg = await self._session.request(CMD_EXTENDED, ssh_string(EXT_FSYNC), self._hstr)
         check_status(t, msg, self.name)
 
     # -- closing ---------------------------------------------------------------------------
@@ -412,7 +418,7 @@ class SFTPFile:
             failure = exc
         self._closed = True
         if not self.sftp.closed:
-            t, msg = await self.sftp._request(CMD_CLOSE, self._hstr)
+            t, msg = await self._session.request(CMD_CLOSE, self._hstr)
             check_status(t, msg, self.name)
         if failure is not None:
             raise failure
@@ -424,12 +430,6 @@ class SFTPFile:
         self._closed = True
         self._stop_prefetch()
         for fut in self._writes:
-            fut.add_done_callback(_retrieve)
+            fut.add_done_callback(forget_reply)
         self._writes.clear()
-        self.sftp._close_handle_nowait(self._hstr)
-
-
-def _retrieve(fut: asyncio.Future[Reply]) -> None:
-    """Take the outcome of a reply nobody waits for any more."""
-    if not fut.cancelled():
-        fut.exception()
+        self._session.close_handle_nowait(self._hstr)

@@ -199,7 +199,7 @@ async def put_tree(
                 attr.st_mode = f.mode
                 if f.atime is not None and f.mtime is not None:
                     attr.st_atime, attr.st_mtime = f.atime, f.mtime
-                await client._setstat(f.dst, attr)
+                await client.setstat(f.dst, attr)
 
         return run
 
@@ -210,7 +210,7 @@ async def put_tree(
             attr.st_mode = d.mode
             if d.atime is not None and d.mtime is not None:
                 attr.st_atime, attr.st_mtime = d.atime, d.mtime
-            await client._setstat(d.dst, attr)
+            await client.setstat(d.dst, attr)
     if confirm:
         return await client.stat(plan.dirs[0].dst if plan.dirs else plan.files[0].dst)
     return SFTPAttributes()

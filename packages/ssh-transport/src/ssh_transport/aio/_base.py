@@ -82,44 +82,44 @@ class SSHConnection:
     def _on_data(self, e: ev.ChannelDataReceived) -> None:
         ch = self._channels.get(e.chanid)
         if ch is not None:
-            ch._on_data(e.data, e.ext)
+            ch.deliver(e.data, e.ext)
         else:
             self._core.channel_consumed(e.chanid, len(e.data))
 
     def _on_window(self, e: ev.ChannelWindowAdjusted) -> None:
         ch = self._channels.get(e.chanid)
         if ch is not None:
-            ch._on_window()
+            ch.window_adjusted()
 
     def _on_eof(self, e: ev.ChannelEOFReceived) -> None:
         ch = self._channels.get(e.chanid)
         if ch is not None:
-            ch._on_eof()
+            ch.deliver_eof()
 
     def _on_channel_closed(self, e: ev.ChannelClosed) -> None:
         ch = self._channels.pop(e.chanid, None)
         if ch is not None:
-            ch._on_closed()
+            ch.deliver_close()
 
     def _on_open_confirmed(self, e: ev.ChannelOpenConfirmed) -> None:
         ch = self._channels.get(e.chanid)
         if ch is not None:
-            ch._on_open()
+            ch.open_confirmed()
 
     def _on_open_failed(self, e: ev.ChannelOpenFailed) -> None:
         ch = self._channels.pop(e.chanid, None)
         if ch is not None:
-            ch._on_open_failed(e.code, e.text)
+            ch.open_failed(e.code, e.text)
 
     def _on_request_replied(self, e: ev.ChannelRequestReplied) -> None:
         ch = self._channels.get(e.chanid)
         if ch is not None:
-            ch._on_reply(e.success)
+            ch.deliver_reply(e.success)
 
     def _on_request_received(self, e: ev.ChannelRequestReceived) -> None:
         ch = self._channels.get(e.chanid)
         if ch is not None and e.kind in ("exit-status", "exit-signal"):
-            ch._on_request(e.kind, e.args)
+            ch.deliver_request(e.kind, e.args)
             ok = True
         else:
             ok = False
@@ -202,7 +202,8 @@ class SSHConnection:
             exc = task.exception()
             log.error("aio connection task failed", exc_info=exc)
 
-    def _forget(self, ch: SSHChannel) -> None:
+    def forget_channel(self, ch: SSHChannel) -> None:
+        """For its channels: ``ch`` is over; stop routing events to it."""
         if self._channels.get(ch.chanid) is ch:
             del self._channels[ch.chanid]
 
@@ -215,7 +216,7 @@ class SSHConnection:
         ch = SSHChannel(self, chanid, kind)
         self._channels[chanid] = ch
         self._core.accept_channel(chanid, self.window_size, self.max_packet_size)
-        ch._on_open()
+        ch.open_confirmed()
         return ch
 
     async def open_channel(self, kind: str, extra: bytes = b"") -> SSHChannel:
@@ -227,7 +228,7 @@ class SSHConnection:
         self._channels[chanid] = ch
         self._pump.flush_soon()
         try:
-            await asyncio.shield(ch._open_fut)
+            await ch.wait_opened()
         except asyncio.CancelledError:
             ch.close()
             raise
@@ -323,7 +324,7 @@ class SSHConnection:
                 self._error.__cause__ = exc
         err = self._error
         for ch in list(self._channels.values()):
-            ch._on_lost(err)
+            ch.connection_lost(err)
         self._channels.clear()
         pending: list[asyncio.Future[Any]] = [*self._global_waiters, self._kex_fut, self._version_fut]
         for fut in pending:
@@ -354,6 +355,22 @@ class SSHConnection:
     async def wait_closed(self) -> None:
         """Wait until the socket is closed and every waiter woken."""
         await asyncio.shield(self._closed_fut)
+
+    def add_close_callback(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once the connection is over (a listener
+        forgets its connections so)."""
+        self._closed_fut.add_done_callback(lambda _fut: callback())
+
+    def protocol(self) -> Pump:
+        """The ``asyncio.BufferedProtocol`` that carries this connection:
+        give it to ``loop.create_connection`` or ``create_server`` (its
+        channels send through it too)."""
+        return self._pump
+
+    @property
+    def error(self) -> Exception | None:
+        """Why the connection ended (or is ending); None while it runs."""
+        return self._error
 
     @property
     def is_closed(self) -> bool:

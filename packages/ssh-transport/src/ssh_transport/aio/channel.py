@@ -76,14 +76,17 @@ class ChannelReader:
 
     def __init__(self, channel: SSHChannel) -> None:
         self._channel = channel
+        self._loop = asyncio.get_running_loop()
         self._chunks: deque[bytes | memoryview] = deque()
         self._size = 0
         self._eof = False
         self._exc: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
 
-    # fed by the connection
-    def _feed(self, data: bytes | memoryview) -> None:
+    # -- fed by the channel (as an ``asyncio.StreamReader`` is fed) -----------
+
+    def feed_data(self, data: bytes | memoryview) -> None:
+        """For the channel: bytes that arrived (their window reopens as they are read)."""
         self._chunks.append(data)
         self._size += len(data)
         w = self._waiter
@@ -92,11 +95,14 @@ class ChannelReader:
             if not w.done():
                 w.set_result(None)
 
-    def _feed_eof(self) -> None:
+    def feed_eof(self) -> None:
+        """For the channel: the peer sent EOF."""
         self._eof = True
         self._wake()
 
-    def _set_exception(self, exc: BaseException) -> None:
+    def set_exception(self, exc: BaseException) -> None:
+        """For the channel: reads fail with ``exc`` once the buffer is
+        drained (unless EOF came first)."""
         if not self._eof:
             self._exc = exc
         self._wake()
@@ -113,7 +119,7 @@ class ChannelReader:
             raise RuntimeError("another coroutine is already reading this stream")
         if self._exc is not None:
             raise self._exc
-        w = self._channel._loop.create_future()
+        w = self._loop.create_future()
         self._waiter = w
         try:
             await w
@@ -146,7 +152,7 @@ class ChannelReader:
             out = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
         self._size -= len(out)
         if out:
-            self._channel._consumed(len(out))
+            self._channel.data_consumed(len(out))
         return out
 
     def at_eof(self) -> bool:
@@ -230,16 +236,16 @@ class ChannelWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Queue ``data``; what the peer's window takes goes out at once."""
-        self._channel._write(data, self._ext)
+        self._channel.write(data, self._ext)
 
     def writelines(self, data: Any) -> None:
         """``write`` each buffer of ``data``."""
         for d in data:
-            self._channel._write(d, self._ext)
+            self._channel.write(d, self._ext)
 
     async def drain(self) -> None:
         """Wait until little queued data is left (raises once the channel closed)."""
-        await self._channel._drain()
+        await self._channel.drain()
 
     def can_write_eof(self) -> bool:
         """Channels can half-close."""
@@ -255,7 +261,7 @@ class ChannelWriter:
 
     def is_closing(self) -> bool:
         """Whether the channel is closing or closed."""
-        return self._channel._close_called or self._channel.closed
+        return self._channel.closing
 
     async def wait_closed(self) -> None:
         """Wait until the peer closed the channel too."""
@@ -266,8 +272,8 @@ class ChannelWriter:
         if name == "channel":
             return self._channel
         if name == "connection":
-            return self._channel._conn
-        return self._channel._conn.get_extra_info(name, default)
+            return self._channel.connection
+        return self._channel.get_extra_info(name, default)
 
 
 class SSHChannel:
@@ -276,8 +282,10 @@ class SSHChannel:
 
     def __init__(self, conn: SSHConnection, chanid: int, kind: str) -> None:
         self._conn = conn
-        self._core = conn._core
-        self._loop = conn._loop
+        # what carries the connection: the core's channel calls, flushes, the loop
+        self._pump = conn.protocol()
+        self._core = self._pump.core
+        self._loop = self._pump.loop
         self.chanid = chanid
         self.kind = kind
         self.stdout = ChannelReader(self)
@@ -297,55 +305,67 @@ class SSHChannel:
         self._error: BaseException | None = None
 
     # -- events from the connection -----------------------------------------
+    #
+    # Public so that the connection needs no private access; not for
+    # applications.
 
-    def _on_open(self) -> None:
+    def open_confirmed(self) -> None:
+        """For the connection: the peer accepted our open (or we accepted its)."""
         if not self._open_fut.done():
             self._open_fut.set_result(None)
 
-    def _on_open_failed(self, code: int, text: str) -> None:
+    def open_failed(self, code: int, text: str) -> None:
+        """For the connection: the peer refused to open the channel."""
         self.closed = True
         _fail(self._open_fut, ChannelOpenError(code, text))
         self._finish(ChannelOpenError(code, text))
 
-    def _on_data(self, data: bytes | memoryview, ext: int) -> None:
+    def deliver(self, data: bytes | memoryview, ext: int) -> None:
+        """For the connection: data from the peer (``ext`` 1: stderr)."""
         if ext == 0:
-            self.stdout._feed(data)
+            self.stdout.feed_data(data)
         elif ext == 1:
-            self.stderr._feed(data)
+            self.stderr.feed_data(data)
         else:
-            self._consumed(len(data))
+            self.data_consumed(len(data))
 
-    def _on_window(self) -> None:
+    def window_adjusted(self) -> None:
+        """For the connection: the peer's window grew; send what waits."""
         if self._out:
             self._send_queued()
 
-    def _on_eof(self) -> None:
-        self.stdout._feed_eof()
-        self.stderr._feed_eof()
+    def deliver_eof(self) -> None:
+        """For the connection: the peer sent EOF."""
+        self.stdout.feed_eof()
+        self.stderr.feed_eof()
 
-    def _on_request(self, kind: str, args: tuple[object, ...]) -> None:
+    def deliver_request(self, kind: str, args: tuple[object, ...]) -> None:
+        """For the connection: an ``exit-status`` or ``exit-signal`` request."""
         if kind == "exit-status":
             self.exit_status = int(args[0])  # type: ignore[call-overload]
         elif kind == "exit-signal":
             sig, core_dumped, msg, _lang = args
             self.exit_signal = (str(sig), bool(core_dumped), str(msg))
 
-    def _on_reply(self, success: bool) -> None:
+    def deliver_reply(self, success: bool) -> None:
+        """For the connection: the answer to our oldest request wanting one."""
         if self._replies:
             fut = self._replies.popleft()
             if not fut.done():
                 fut.set_result(success)
 
-    def _on_closed(self) -> None:
+    def deliver_close(self) -> None:
+        """For the connection: the channel is closed both ways."""
         self.closed = True
-        self._on_eof()
+        self.deliver_eof()
         self._finish(ChannelClosedError("channel is closed"))
 
-    def _on_lost(self, exc: BaseException) -> None:
+    def connection_lost(self, exc: BaseException) -> None:
+        """For the connection: it ended; every waiter gets ``exc``."""
         self.closed = True
         _fail(self._open_fut, exc)
-        self.stdout._set_exception(exc)
-        self.stderr._set_exception(exc)
+        self.stdout.set_exception(exc)
+        self.stderr.set_exception(exc)
         self._finish(exc)
 
     def _finish(self, exc: BaseException) -> None:
@@ -358,26 +378,29 @@ class SSHChannel:
         self._wake_drain()
         if not self._closed_fut.done():
             self._closed_fut.set_result(None)
-        self._conn._forget(self)
+        self._conn.forget_channel(self)
 
     # -- flow control --------------------------------------------------------
 
-    def _consumed(self, n: int) -> None:
+    def data_consumed(self, n: int) -> None:
+        """For its readers: ``n`` bytes were read; the peer's window reopens."""
         if not self.closed:
             core = self._core
             core.channel_consumed(self.chanid, n)
             # most reads reopen no window: no flush to schedule for them
             if core.has_data_to_send():
-                self._conn._pump.flush_soon()
+                self._pump.flush_soon()
 
-    def _write(self, data: bytes | bytearray | memoryview, ext: int) -> None:
+    def write(self, data: bytes | bytearray | memoryview, ext: int = 0) -> None:
+        """Queue ``data`` (``ext`` 1: as stderr); what the peer's window
+        takes goes out at once (``ChannelWriter.write`` calls this)."""
         if self.closed or self._close_called or self._eof_queued:
             raise self._error or ChannelClosedError("channel is closed for writing")
         if not data:
             return
         if not self._out:
             n = self._core.send_channel_data(self.chanid, data, ext)
-            self._conn._pump.flush_soon()
+            self._pump.flush_soon()
             if n == len(data):
                 return
             # bytes cannot change under us: keep a view; anything else is copied
@@ -398,7 +421,7 @@ class SSHChannel:
                 out[0] = (ext, memoryview(buf)[n:])
                 break
             out.popleft()
-        self._conn._pump.flush_soon()
+        self._pump.flush_soon()
         if not out:
             actions, self._after_out = self._after_out, []
             for action in actions:
@@ -412,7 +435,9 @@ class SSHChannel:
             if not fut.done():
                 fut.set_result(None)
 
-    async def _drain(self) -> None:
+    async def drain(self) -> None:
+        """Wait until little queued data is left (raises once the channel
+        closed); ``ChannelWriter.drain`` calls this."""
         while self._out_size > DRAIN_LIMIT:
             if self._error is not None:
                 raise self._error
@@ -421,11 +446,12 @@ class SSHChannel:
             await fut
         if self._error is not None and self.closed and self._out_size:
             raise self._error
-        await self._conn._pump.writable()
-        if self._conn._pump.closed and self._conn._error is not None:
-            raise self._conn._error
+        await self._pump.writable()
+        err = self._conn.error
+        if self._pump.closed and err is not None:
+            raise err
 
-    def _when_sent(self, action: Callable[[], None]) -> None:
+    def when_sent(self, action: Callable[[], None]) -> None:
         """Run ``action`` once every queued byte went out (at once if none waits)."""
         if self._out:
             self._after_out.append(action)
@@ -443,9 +469,9 @@ class SSHChannel:
         def eof() -> None:
             if not self.closed:
                 self._core.channel_eof(self.chanid)
-                self._conn._pump.flush_soon()
+                self._pump.flush_soon()
 
-        self._when_sent(eof)
+        self.when_sent(eof)
 
     def request(self, kind: str, data: bytes = b"", want_reply: bool = False) -> asyncio.Future[bool] | None:
         """Send a channel request; with ``want_reply`` a future of the answer."""
@@ -456,7 +482,7 @@ class SSHChannel:
             fut = self._loop.create_future()
             self._replies.append(fut)
         self._core.channel_request(self.chanid, kind, want_reply, data)
-        self._conn._pump.flush_soon()
+        self._pump.flush_soon()
         return fut
 
     def close(self) -> None:
@@ -467,14 +493,18 @@ class SSHChannel:
         self._out.clear()
         self._out_size = 0
         self._after_out.clear()
-        if not self._conn._pump.closed:
+        if not self._pump.closed:
             self._core.close_channel(self.chanid)
-            self._conn._pump.flush_soon()
+            self._pump.flush_soon()
         self._wake_drain()
 
     def close_after_sent(self) -> None:
         """Close once the queued data is out."""
-        self._when_sent(self.close)
+        self.when_sent(self.close)
+
+    async def wait_opened(self) -> None:
+        """Wait for the peer's answer to our open (``ChannelOpenError`` if it refused)."""
+        await asyncio.shield(self._open_fut)
 
     async def wait_closed(self) -> None:
         """Wait until the channel is fully closed (or the connection ended)."""
@@ -483,6 +513,16 @@ class SSHChannel:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """As the connection's ``get_extra_info``."""
         return self._conn.get_extra_info(name, default)
+
+    @property
+    def connection(self) -> SSHConnection:
+        """The connection the channel runs on."""
+        return self._conn
+
+    @property
+    def closing(self) -> bool:
+        """Whether ``close`` was called or the channel is closed."""
+        return self._close_called or self.closed
 
 
 @dataclass
@@ -583,18 +623,32 @@ class SSHServerProcess:
         self.stdout = ChannelWriter(channel, 0)
         self.stderr = ChannelWriter(channel, 1)
         self._exited = False
-        self._started = False
         self._task: asyncio.Task[Any] | None = None
 
     @property
     def connection(self) -> SSHConnection:
         """The connection the process runs on."""
-        return self.channel._conn
+        return self.channel.connection
 
     @property
     def username(self) -> str | None:
         """Who logged in."""
-        return self.channel._conn.username
+        return self.channel.connection.username
+
+    @property
+    def started(self) -> bool:
+        """Whether an exec, shell or subsystem request started a handler."""
+        return self._task is not None
+
+    def attach_task(self, task: asyncio.Task[Any]) -> None:
+        """For the server connection: ``task`` runs this process's handler
+        (``cancel_task`` stops it when the client hangs up)."""
+        self._task = task
+
+    def cancel_task(self) -> None:
+        """For the server connection: stop the handler if it still runs."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """As the connection's ``get_extra_info`` (``peername``, ``username`` ...)."""
@@ -606,16 +660,16 @@ class SSHServerProcess:
             return
         self._exited = True
         ch = self.channel
-        if ch.closed or ch._close_called:
+        if ch.closing:
             return
         ch.write_eof()
 
         def report() -> None:
-            if not ch.closed and not ch._close_called:
+            if not ch.closing:
                 ch.request("exit-status", _U32.pack(status & 0xFFFFFFFF), False)
                 ch.close()
 
-        ch._when_sent(report)
+        ch.when_sent(report)
 
     def exit_with_signal(self, signal: str, core_dumped: bool = False, message: str = "") -> None:
         """End as killed by ``signal`` (e.g. "TERM")."""
@@ -623,17 +677,17 @@ class SSHServerProcess:
             return
         self._exited = True
         ch = self.channel
-        if ch.closed or ch._close_called:
+        if ch.closing:
             return
         ch.write_eof()
 
         def report() -> None:
-            if not ch.closed and not ch._close_called:
+            if not ch.closing:
                 data = _string(signal) + bytes([core_dumped]) + _string(message) + _string("")
                 ch.request("exit-signal", data, False)
                 ch.close()
 
-        ch._when_sent(report)
+        ch.when_sent(report)
 
     @property
     def exited(self) -> bool:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any
 
 import ssh_keys
 from ssh_wire import AuthenticationException, BadAuthenticationType, BadHostKeyException, SSHException
 
+from ..core_setup import build_core, disabled_pubkeys, preferences_without
 from ..protocol import events as ev
 from ..protocol.constants import DEFAULT_WINDOW_SIZE
-from ..protocol.core import REKEY_BYTES, SSHProtocol
+from ..protocol.core import REKEY_BYTES
 from ..protocol.negotiation import (
     CERT_HOST_KEY_ALGORITHMS,
-    AlgorithmPreferences,
-    has_certificate,
     host_key_from_blob,
     key_type_of,
 )
@@ -36,13 +34,6 @@ from .channel import (
 from .forward import LocalForwarder, RemoteForwarder, bridge, listen_local
 
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
-_DISABLED_KEYS = {
-    "ciphers": "ciphers",
-    "macs": "digests",
-    "keys": "key_types",
-    "kex": "kex",
-    "compression": "compression",
-}
 _ID_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 
@@ -158,14 +149,23 @@ class SSHClientConnection(SSHConnection):
             core.auth_publickey(username, key)
         return await self._auth_reply(timeout)
 
-    async def _authenticate(
+    async def wait_handshake(self, banner_timeout: float | None, kex_timeout: float | None) -> None:
+        """Wait for the server's identification line, then for the first
+        key exchange (its host key checked); ``SSHTimeout`` names the one
+        that took too long. ``connect`` calls this, then ``authenticate``."""
+        await _wait(self._version_fut, banner_timeout, "the server's SSH banner")
+        await _wait(self._kex_fut, kex_timeout, "the key exchange")
+
+    async def authenticate(
         self,
         username: str,
         password: str | None,
         keys: list[tuple[Any, bool]],
         timeout: float | None,
     ) -> None:
-        """Try each (key, signs remotely) in turn, then the password."""
+        """Log in as ``username``: each ``(key, signs remotely)`` of ``keys``
+        in turn, then ``password`` (keyboard-interactive as a fallback),
+        "none" when there is neither; ``timeout`` bounds each answer."""
         allowed: tuple[str, ...] | None = None
         tried = False
         for key, remote in keys:
@@ -361,7 +361,8 @@ class SSHClientConnection(SSHConnection):
         self._remote_forwards[port] = fwd
         return fwd
 
-    def _cancel_remote(self, fwd: RemoteForwarder) -> None:
+    def cancel_remote_forward(self, fwd: RemoteForwarder) -> None:
+        """Ask the server to stop listening for ``fwd`` (``fwd.close()`` calls this)."""
         self._remote_forwards.pop(fwd.port, None)
         if not self._pump.closed and not self._core.closed:
             self._core.global_request(
@@ -396,38 +397,27 @@ class SSHClientConnection(SSHConnection):
 
 def check_host_key(known: Any, host_name: str, key: Any) -> ssh_keys.Certificate | None:
     """Check the server's host ``key`` against ``known`` (a ``HostKeys``) for
-    ``host_name`` (``name`` or ``[name]:port``) as OpenSSH's client does:
-    ``@revoked`` keys (or CAs) are refused; a host certificate signed by a CA
-    that a ``@cert-authority`` line trusts for the host must be valid for it
-    (returned when it is); otherwise the plain key must be listed. Raises
-    ``CertificateRevoked``, a ``CertificateNotValid``, ``BadHostKeyException``
-    or ``HostKeyNotVerifiable``."""
-    certified = has_certificate(key)
-    if known.is_revoked(key, host_name):
-        if certified:
-            raise ssh_keys.CertificateRevoked(
-                f"the host key of {host_name} or the CA that certified it is marked @revoked"
-            )
-        raise BadHostKeyException(host_name, key, key)
-    cert_error: SSHException | None = None
-    if certified:
-        try:
-            return known.check_certificate(host_name, key)
-        except ssh_keys.CertificateUntrustedCA:
-            pass  # no CA vouches for this host: its plain key may still be known
-        except ssh_keys.CertificateNotValid as exc:
-            cert_error = exc
-        except ssh_keys.CertificateError as exc:
-            cert_error = ssh_keys.CertificateNotValid(str(exc))
-    entries = known.lookup(host_name)
-    expected = entries.get(key.get_name()) if entries is not None else None
-    if expected is not None and expected.asbytes() == key.asbytes():
+    ``host_name`` (``name`` or ``[name]:port``) as OpenSSH's client does, with
+    ``ssh_keys.verify_host_key``: ``@revoked`` keys (or CAs) are refused; a
+    host certificate signed by a CA that a ``@cert-authority`` line trusts
+    for the host must be valid for it (returned when it is); otherwise the
+    plain key must be listed. Raises ``CertificateRevoked``, a
+    ``CertificateNotValid``, ``BadHostKeyException`` or
+    ``HostKeyNotVerifiable``."""
+    verdict = ssh_keys.verify_host_key(known, host_name, key)
+    status = verdict.status
+    if status is ssh_keys.HostKeyStatus.KNOWN:
         return None
-    if cert_error is not None:
-        raise cert_error
-    if expected is None:
-        raise HostKeyNotVerifiable(host_name, key)
-    raise BadHostKeyException(host_name, key, expected)
+    if status is ssh_keys.HostKeyStatus.CERTIFIED:
+        return verdict.certificate
+    if verdict.error is not None:  # a revoked or invalid certificate
+        raise verdict.error
+    if status is ssh_keys.HostKeyStatus.REVOKED:
+        raise BadHostKeyException(host_name, key, key)
+    if status is ssh_keys.HostKeyStatus.MISMATCH:
+        raise BadHostKeyException(host_name, key, verdict.expected)
+    # as OpenSSH's StrictHostKeyChecking=yes: keys of other types do not vouch for this one
+    raise HostKeyNotVerifiable(host_name, key)
 
 
 class _Connecting:
@@ -533,12 +523,7 @@ async def _connect(
     keepalive_count_max: int,
 ) -> SSHClientConnection:
     loop = asyncio.get_running_loop()
-    prefs = AlgorithmPreferences()
-    for category, names in (disabled_algorithms or {}).items():
-        attr = _DISABLED_KEYS.get(category)
-        if attr is not None:
-            drop = set(names)
-            setattr(prefs, attr, tuple(n for n in getattr(prefs, attr) if n not in drop))
+    prefs = preferences_without(disabled_algorithms)
     known = _known_hosts(known_hosts)
     host_name = host if port == 22 else f"[{host}]:{port}"
     if known is not None:
@@ -553,13 +538,11 @@ async def _connect(
             plain = {key_type_of(a) for a in prefs.key_types}
             certs = tuple(a for a in CERT_HOST_KEY_ALGORITHMS if key_type_of(a) in plain)
             prefs.key_types = certs + tuple(a for a in prefs.key_types if a not in certs)
-    pubkeys = tuple(a for a in prefs.key_types if a not in set((disabled_algorithms or {}).get("pubkeys", ())))
-    core = SSHProtocol(
+    core = build_core(
         "client",
-        prefs=prefs,
+        prefs,
+        no_pubkeys=disabled_pubkeys(disabled_algorithms),
         rekey_bytes=rekey_bytes or REKEY_BYTES,
-        pubkey_algorithms=pubkeys or None,
-        now=time.monotonic(),
     )
     conn = SSHClientConnection(core, host_name, known, window_size=window_size)
     if keepalive_interval:
@@ -567,13 +550,12 @@ async def _connect(
     try:
         try:
             if sock is not None:
-                await asyncio.wait_for(loop.create_connection(lambda: conn._pump, sock=sock), timeout)
+                await asyncio.wait_for(loop.create_connection(conn.protocol, sock=sock), timeout)
             else:
-                await asyncio.wait_for(loop.create_connection(lambda: conn._pump, host, port), timeout)
+                await asyncio.wait_for(loop.create_connection(conn.protocol, host, port), timeout)
         except asyncio.TimeoutError:
             raise SSHTimeout(f"TCP connection to {host}:{port} timed out") from None
-        await _wait(conn._version_fut, banner_timeout, "the server's SSH banner")
-        await _wait(conn._kex_fut, handshake_timeout, "the key exchange")
+        await conn.wait_handshake(banner_timeout, handshake_timeout)
         user = username or _local_user()
         secret = passphrase if passphrase is not None else password
         keys = [(k, False) for k in _given_keys(pkey, key_filename, secret)]
@@ -584,7 +566,7 @@ async def _connect(
         if look_for_keys:
             keys += [(k, False) for k in _found_keys(secret)]
         try:
-            await conn._authenticate(user, password, keys, auth_timeout)
+            await conn.authenticate(user, password, keys, auth_timeout)
         finally:
             if agent is not None:
                 agent.close()

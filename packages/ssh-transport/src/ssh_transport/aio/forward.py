@@ -52,7 +52,8 @@ class LocalForwarder:
         self.port = port
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _track(self, task: asyncio.Task[None]) -> None:
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Cancel ``task`` (one forwarded connection) when the forwarder closes."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -88,7 +89,7 @@ async def listen_local(
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if forwarder is not None and task is not None:
-            forwarder._track(task)
+            forwarder.track(task)
         peer = writer.get_extra_info("peername") or ("", 0)
         try:
             channel = await open_channel(str(peer[0]), int(peer[1]))
@@ -120,7 +121,7 @@ class RemoteForwarder:
         if self._closed:
             return
         self._closed = True
-        self._conn._cancel_remote(self)
+        self._conn.cancel_remote_forward(self)
 
     async def wait_closed(self) -> None:
         """Nothing to wait for beyond ``close`` (kept for symmetry)."""

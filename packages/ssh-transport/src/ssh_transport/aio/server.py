@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from ssh_wire import Message, SSHException
 
+from ..core_setup import build_core
 from ..protocol import events as ev
 from ..protocol.constants import (
     AUTH_FAILED,
@@ -28,7 +28,8 @@ from ..protocol.constants import (
     OPEN_FAILED_UNKNOWN_CHANNEL_TYPE,
     OPEN_SUCCEEDED,
 )
-from ..protocol.core import REKEY_BYTES, SSHProtocol
+from ..protocol.core import REKEY_BYTES
+from ..protocol.negotiation import AlgorithmPreferences
 from ..server import InteractiveQuery, ServerInterface
 from ..server_policy import (
     HOSTKEYS_ANNOUNCE,
@@ -172,6 +173,19 @@ class SSHServerConnection(SSHConnection):
         if body:
             self._core.global_request(HOSTKEYS_ANNOUNCE, False, body)
 
+    def set_login_timeout(self, seconds: float) -> None:
+        """Drop the client if it has not logged in ``seconds`` from now
+        (sshd's ``LoginGraceTime``; ``listen``'s ``login_timeout``)."""
+        if self._grace is not None:
+            self._grace.cancel()
+        self._grace = self._loop.call_later(seconds, self._login_grace_expired)
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+        super()._connection_lost(exc)
+
     def _login_grace_expired(self) -> None:
         self._grace = None
         if not self._core.authenticated:
@@ -233,8 +247,8 @@ class SSHServerConnection(SSHConnection):
     def _on_channel_closed(self, e: ev.ChannelClosed) -> None:
         proc = self._processes.pop(e.chanid, None)
         super()._on_channel_closed(e)
-        if proc is not None and proc._task is not None and not proc._task.done():
-            proc._task.cancel()  # the client hung up: the handler goes too
+        if proc is not None:
+            proc.cancel_task()  # the client hung up: the handler goes too
 
     def _on_request_received(self, e: ev.ChannelRequestReceived) -> None:
         proc = self._processes.get(e.chanid)
@@ -244,7 +258,7 @@ class SSHServerConnection(SSHConnection):
         ch = proc.channel
         a = e.args
         kind = e.kind
-        started = proc._started
+        started = proc.started
         value: Any = False
         forced = self.policy.forced_command() if kind in ("exec", "shell", "subsystem") else None
         if kind in ("exec", "shell", "subsystem") and started:
@@ -279,7 +293,7 @@ class SSHServerConnection(SSHConnection):
         elif kind == "env":
             value = self._hook("check_channel_env_request", False, ch, *a)
         elif kind in ("exit-status", "exit-signal"):
-            ch._on_request(kind, a)
+            ch.deliver_request(kind, a)
             value = True
         self._decide(value, lambda ok: self._answer_request(proc, e, bool(ok), kind, a), False)
 
@@ -307,8 +321,7 @@ class SSHServerConnection(SSHConnection):
                 if kind == "exec":
                     proc.command = _text(a[0])
                 handler = self._process_factory
-            proc._started = True
-            proc._task = self._spawn(self._run_process(proc, handler))
+            proc.attach_task(self._spawn(self._run_process(proc, handler)))
 
     async def _run_process(self, proc: SSHServerProcess, handler: ProcessHandler | None) -> None:
         status = 0
@@ -504,12 +517,12 @@ async def listen(
     ssh_server: SSHServer | None = None
 
     def make() -> asyncio.BaseProtocol:
-        core = SSHProtocol(
+        core = build_core(
             "server",
-            host_keys=dict(keys),
+            AlgorithmPreferences(),
+            host_keys=keys,
             rekey_bytes=rekey_bytes or REKEY_BYTES,
             max_auth_attempts=max_auth_attempts,
-            now=time.monotonic(),
         )
         conn = SSHServerConnection(
             core, server_factory(), process_factory, subs, window_size=window_size, host_keys=keys.values()
@@ -517,16 +530,13 @@ async def listen(
         if keepalive_interval:
             conn.set_keepalive(keepalive_interval, keepalive_count_max)
         if login_timeout is not None:
-            conn._grace = conn._loop.call_later(login_timeout, conn._login_grace_expired)
+            conn.set_login_timeout(login_timeout)
         assert ssh_server is not None
         ssh_server.connections.add(conn)
-        conn._closed_fut.add_done_callback(lambda _f: _drop(conn))
-        return conn._pump
+        conn.add_close_callback(lambda: _drop(conn))
+        return conn.protocol()
 
     def _drop(conn: SSHServerConnection) -> None:
-        if conn._grace is not None:
-            conn._grace.cancel()
-            conn._grace = None
         if ssh_server is not None:
             ssh_server.connections.discard(conn)
 

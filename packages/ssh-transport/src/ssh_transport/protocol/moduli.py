@@ -5,7 +5,7 @@ Each useful line reads ``time type tests tries size generator modulus`` where
 that are not tested safe primes, or that disagree with themselves, are skipped.
 
 Only text comes in here: reading the file is the driver's business
-(``ssh_transport.transport.load_moduli``), as the core does no I/O.
+(``ssh_transport.core_setup.load_moduli``), as the core does no I/O.
 """
 
 from __future__ import annotations
