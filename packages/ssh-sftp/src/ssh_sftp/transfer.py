@@ -24,6 +24,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from logging import Logger
 from typing import IO, TYPE_CHECKING, Any
 
 from .attributes import SFTPAttributes
@@ -142,11 +143,13 @@ def _request_size(client: SFTPClient, reading: bool) -> int:
     return max(1024, min(int(SFTPFile.MAX_REQUEST_SIZE), MAX_REQUEST_SIZE))
 
 
-def _times(attr: Any) -> tuple[float | None, float | None]:
+def file_times(attr: Any) -> tuple[float | None, float | None]:
+    """(atime, mtime) of an ``SFTPAttributes`` or ``os.stat_result``."""
     return attr.st_atime, attr.st_mtime
 
 
-def _perm(mode: int | None) -> int | None:
+def permission_bits(mode: int | None) -> int | None:
+    """The permission bits of ``mode`` (None stays None)."""
     return None if mode is None else stat.S_IMODE(mode)
 
 
@@ -160,17 +163,18 @@ def plan_get(client: SFTPClient, remotepath: str, localpath: str, recursive: boo
     if stat.S_ISDIR(mode):
         if not recursive:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), remotepath)
-        dst = _local_child(localpath, remotepath) if os.path.isdir(localpath) else localpath
-        plan = Plan([DirJob(remotepath, dst, _perm(top.st_mode), *_times(top))], [])
+        dst = local_child(localpath, remotepath) if os.path.isdir(localpath) else localpath
+        plan = Plan([DirJob(remotepath, dst, permission_bits(top.st_mode), *file_times(top))], [])
         _scan_remote(client, plan, remotepath, dst, opts, 0)
         return plan
     if top.st_mode is not None and not stat.S_ISREG(mode):
         raise OSError(f"Cannot download non-regular file: {remotepath}")
-    dst = _local_child(localpath, remotepath) if recursive and os.path.isdir(localpath) else localpath
-    return Plan([], [FileJob(remotepath, dst, top.st_size or 0, _perm(top.st_mode), *_times(top))])
+    dst = local_child(localpath, remotepath) if recursive and os.path.isdir(localpath) else localpath
+    return Plan([], [FileJob(remotepath, dst, top.st_size or 0, permission_bits(top.st_mode), *file_times(top))])
 
 
-def _local_child(localdir: str, remotepath: str) -> str:
+def local_child(localdir: str, remotepath: str) -> str:
+    """Where remote ``remotepath`` goes inside local directory ``localdir``."""
     base = posixpath.basename(remotepath.rstrip("/"))
     return localdir if base in ("", ".", "..") else os.path.join(localdir, base)
 
@@ -194,10 +198,10 @@ def _scan_remote(client: SFTPClient, plan: Plan, src: str, dst: str, opts: Trans
         if stat.S_ISDIR(mode):
             if depth + 1 > MAX_DEPTH:
                 raise OSError(f'Maximum directory depth exceeded: "{s}"')
-            plan.dirs.append(DirJob(s, d, _perm(attr.st_mode), *_times(attr), depth=depth + 1))
+            plan.dirs.append(DirJob(s, d, permission_bits(attr.st_mode), *file_times(attr), depth=depth + 1))
             _scan_remote(client, plan, s, d, opts, depth + 1)
         elif stat.S_ISREG(mode):
-            plan.files.append(FileJob(s, d, attr.st_size or 0, _perm(attr.st_mode), *_times(attr)))
+            plan.files.append(FileJob(s, d, attr.st_size or 0, permission_bits(attr.st_mode), *file_times(attr)))
         else:
             client.logger.info('download "%s": not a regular file', s)
 
@@ -209,13 +213,13 @@ def plan_put(client: SFTPClient, localpath: str, remotepath: str, recursive: boo
         if not recursive:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), localpath)
         dst = _remote_child(client, remotepath, localpath)
-        plan = Plan([DirJob(localpath, dst, _perm(st.st_mode), st.st_atime, st.st_mtime)], [])
-        _scan_local(client, plan, localpath, dst, opts, 0)
+        plan = Plan([DirJob(localpath, dst, permission_bits(st.st_mode), st.st_atime, st.st_mtime)], [])
+        scan_local(client.logger, plan, localpath, dst, opts, 0)
         return plan
     if not stat.S_ISREG(st.st_mode):
         raise OSError(f"Cannot upload non-regular file: {localpath}")
     dst = _remote_child(client, remotepath, localpath) if recursive else remotepath
-    return Plan([], [FileJob(localpath, dst, st.st_size, _perm(st.st_mode), st.st_atime, st.st_mtime)])
+    return Plan([], [FileJob(localpath, dst, st.st_size, permission_bits(st.st_mode), st.st_atime, st.st_mtime)])
 
 
 def _remote_child(client: SFTPClient, remotepath: str, localpath: str) -> str:
@@ -231,8 +235,10 @@ def _remote_child(client: SFTPClient, remotepath: str, localpath: str) -> str:
     return posixpath.join(remotepath, base)
 
 
-def _scan_local(client: SFTPClient, plan: Plan, src: str, dst: str, opts: TransferOptions, depth: int) -> None:
-    """Add the contents of local directory ``src`` (copied to ``dst``)."""
+def scan_local(logger: Logger, plan: Plan, src: str, dst: str, opts: TransferOptions, depth: int) -> None:
+    """Add the contents of local directory ``src`` (copied to ``dst``) to
+    ``plan``; what is skipped is logged to ``logger``. Shared by the threaded
+    and the asyncio client."""
     with os.scandir(src) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
@@ -242,21 +248,21 @@ def _scan_local(client: SFTPClient, plan: Plan, src: str, dst: str, opts: Transf
             st = entry.stat(follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):
                 if not opts.follow_symlinks:
-                    client.logger.info("%s: not a regular file", s)
+                    logger.info("%s: not a regular file", s)
                     continue
                 st = os.stat(s)
         except OSError as exc:
-            client.logger.info('local stat "%s": %s', s, exc)
+            logger.info('local stat "%s": %s', s, exc)
             continue
         if stat.S_ISDIR(st.st_mode):
             if depth + 1 > MAX_DEPTH:
                 raise OSError(f'Maximum directory depth exceeded: "{s}"')
-            plan.dirs.append(DirJob(s, d, _perm(st.st_mode), st.st_atime, st.st_mtime, depth=depth + 1))
-            _scan_local(client, plan, s, d, opts, depth + 1)
+            plan.dirs.append(DirJob(s, d, permission_bits(st.st_mode), st.st_atime, st.st_mtime, depth=depth + 1))
+            scan_local(logger, plan, s, d, opts, depth + 1)
         elif stat.S_ISREG(st.st_mode):
-            plan.files.append(FileJob(s, d, st.st_size, _perm(st.st_mode), st.st_atime, st.st_mtime))
+            plan.files.append(FileJob(s, d, st.st_size, permission_bits(st.st_mode), st.st_atime, st.st_mtime))
         else:
-            client.logger.info("%s: not a regular file", s)
+            logger.info("%s: not a regular file", s)
 
 
 # -- the engine -------------------------------------------------------------------------

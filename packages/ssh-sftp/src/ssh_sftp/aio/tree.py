@@ -11,7 +11,7 @@ import os
 import posixpath
 import stat
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from ..attributes import SFTPAttributes
 from ..transfer import (
@@ -20,10 +20,10 @@ from ..transfer import (
     FileJob,
     Plan,
     TransferOptions,
-    _local_child,
-    _perm,
-    _scan_local,
-    _times,
+    file_times,
+    local_child,
+    permission_bits,
+    scan_local,
 )
 
 if TYPE_CHECKING:
@@ -42,14 +42,14 @@ async def _plan_get(client: SFTPClient, remotepath: str, localpath: str, recursi
     if stat.S_ISDIR(mode):
         if not recursive:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), remotepath)
-        dst = _local_child(localpath, remotepath) if os.path.isdir(localpath) else localpath
-        plan = Plan([DirJob(remotepath, dst, _perm(top.st_mode), *_times(top))], [])
+        dst = local_child(localpath, remotepath) if os.path.isdir(localpath) else localpath
+        plan = Plan([DirJob(remotepath, dst, permission_bits(top.st_mode), *file_times(top))], [])
         await _scan_remote(client, plan, remotepath, dst, follow, 0)
         return plan
     if top.st_mode is not None and not stat.S_ISREG(mode):
         raise OSError(f"Cannot download non-regular file: {remotepath}")
-    dst = _local_child(localpath, remotepath) if recursive and os.path.isdir(localpath) else localpath
-    return Plan([], [FileJob(remotepath, dst, top.st_size or 0, _perm(top.st_mode), *_times(top))])
+    dst = local_child(localpath, remotepath) if recursive and os.path.isdir(localpath) else localpath
+    return Plan([], [FileJob(remotepath, dst, top.st_size or 0, permission_bits(top.st_mode), *file_times(top))])
 
 
 async def _scan_remote(client: SFTPClient, plan: Plan, src: str, dst: str, follow: bool, depth: int) -> None:
@@ -71,10 +71,10 @@ async def _scan_remote(client: SFTPClient, plan: Plan, src: str, dst: str, follo
         if stat.S_ISDIR(mode):
             if depth + 1 > MAX_DEPTH:
                 raise OSError(f'Maximum directory depth exceeded: "{s}"')
-            plan.dirs.append(DirJob(s, d, _perm(attr.st_mode), *_times(attr), depth=depth + 1))
+            plan.dirs.append(DirJob(s, d, permission_bits(attr.st_mode), *file_times(attr), depth=depth + 1))
             await _scan_remote(client, plan, s, d, follow, depth + 1)
         elif stat.S_ISREG(mode):
-            plan.files.append(FileJob(s, d, attr.st_size or 0, _perm(attr.st_mode), *_times(attr)))
+            plan.files.append(FileJob(s, d, attr.st_size or 0, permission_bits(attr.st_mode), *file_times(attr)))
         else:
             client.logger.info('download "%s": not a regular file', s)
 
@@ -172,14 +172,13 @@ async def put_tree(
         if not recursive:
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), localpath)
         dst = await _remote_child(client, remotepath, localpath)
-        plan = Plan([DirJob(localpath, dst, _perm(st.st_mode), st.st_atime, st.st_mtime)], [])
-        # the local scan only logs through the client: the threaded one's serves
-        _scan_local(cast(Any, client), plan, localpath, dst, opts, 0)
+        plan = Plan([DirJob(localpath, dst, permission_bits(st.st_mode), st.st_atime, st.st_mtime)], [])
+        scan_local(client.logger, plan, localpath, dst, opts, 0)
     elif not stat.S_ISREG(st.st_mode):
         raise OSError(f"Cannot upload non-regular file: {localpath}")
     else:
         dst = await _remote_child(client, remotepath, localpath) if recursive else remotepath
-        plan = Plan([], [FileJob(localpath, dst, st.st_size, _perm(st.st_mode), st.st_atime, st.st_mtime)])
+        plan = Plan([], [FileJob(localpath, dst, st.st_size, permission_bits(st.st_mode), st.st_atime, st.st_mtime)])
     for d in plan.dirs:
         try:
             await client.mkdir(d.dst, 0o777 if d.mode is None else d.mode | stat.S_IWUSR | stat.S_IXUSR)
