@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ssh_transport.channel import _InBuffer
+from ssh_transport.receive_buffer import ReceiveBuffer
 
 ops = st.lists(
     st.one_of(
@@ -22,7 +22,7 @@ ops = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(ops=ops)
 def test_buffer_matches_model(ops: list[tuple[str, object]]) -> None:
-    buf, other = _InBuffer(), _InBuffer()
+    buf, other = ReceiveBuffer(), ReceiveBuffer()
     model, other_model = bytearray(), bytearray()
     for op, arg in ops:
         if op in ("append", "append_view"):
@@ -51,14 +51,14 @@ def test_buffer_matches_model(ops: list[tuple[str, object]]) -> None:
 
 
 def test_whole_chunks_are_not_copied() -> None:
-    buf = _InBuffer()
+    buf = ReceiveBuffer()
     chunk = b"x" * 32768
     buf.append(chunk)
     assert buf.take(1 << 20) is chunk
 
 
 def test_one_byte_reads_are_linear() -> None:
-    buf = _InBuffer()
+    buf = ReceiveBuffer()
     data = bytes(range(256)) * 256
     buf.append(data)
     out = bytearray()

@@ -45,7 +45,7 @@ def _private_reaches(path: Path, owners: set[str] | None) -> list[str]:
 
 
 def test_channel_reaches_into_nothing_but_itself() -> None:
-    # module-private helpers of channel.py itself (e.g. _InBuffer) are
+    # module-private helpers of channel.py itself (e.g. its pipes) are
     # reached through self; anything else would be another object's privates
     assert _private_reaches(SRC / "channel.py", None) == []
 

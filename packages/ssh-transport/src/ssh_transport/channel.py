@@ -1,5 +1,5 @@
 """``Channel``: a socket-like tunnel over a ``Transport``; ``ChannelFile`` and
-``ChannelStderrFile`` wrap it as Python files.
+``ChannelStderrFile`` (channel_files.py) wrap it as Python files.
 
 All channel state is guarded by the owning transport's lock; each channel
 has its own condition on that lock, so a reader that stops reading stalls
@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from ssh_wire import Message, SSHException
 
-from .file import BufferedFile
+from .channel_files import ChannelFile, ChannelStderrFile, ChannelStdinFile
 from .pipe import OrPipe, PosixPipe, WindowsPipe, make_or_pipe, make_pipe
 from .protocol.constants import EXTENDED_DATA_STDERR
+from .receive_buffer import ReceiveBuffer
 
 if TYPE_CHECKING:
     from .channel_host import ChannelHost
@@ -40,61 +41,6 @@ SEND_BATCH = 256 * 1024
 
 def _as_bytes(s: str | bytes | bytearray | memoryview) -> bytes | bytearray | memoryview:
     return s.encode("utf-8") if isinstance(s, str) else s
-
-
-class _InBuffer:
-    """Received data waiting for ``recv``: a deque of chunks, an offset into
-    the first one, and the total size. Chunks are bytes or read-only views of
-    decrypted packets (see ``ChannelDataReceived``); every byte is copied once,
-    into what ``take`` returns, and a partial read copies only what it returns
-    (so reading one byte at a time stays linear)."""
-
-    __slots__ = ("chunks", "offset", "size")
-
-    def __init__(self) -> None:
-        self.chunks: deque[bytes | memoryview] = deque()
-        self.offset = 0
-        self.size = 0
-
-    def append(self, data: bytes | memoryview) -> None:
-        """Queue ``data`` at the end."""
-        self.chunks.append(data)
-        self.size += len(data)
-
-    def take(self, n: int) -> bytes:
-        """Up to ``n`` bytes from the front (at least one byte when buffered)."""
-        chunks = self.chunks
-        first = chunks[0]
-        off = self.offset
-        avail = len(first) - off
-        if avail > n:
-            self.offset = off + n
-            self.size -= n
-            return bytes(first[off : off + n])
-        if off == 0 and (avail == n or len(chunks) == 1 or len(chunks[1]) > n - avail):
-            chunks.popleft()
-            self.size -= avail
-            return bytes(first)  # no copy if it is bytes already
-        out = [first[off:] if off else first]
-        chunks.popleft()
-        self.offset = 0
-        got = avail
-        while chunks and got + len(chunks[0]) <= n:
-            c = chunks.popleft()
-            out.append(c)
-            got += len(c)
-        self.size -= got
-        return b"".join(out)
-
-    def move_to(self, other: _InBuffer) -> None:
-        """Append everything buffered here to ``other`` and empty this buffer."""
-        if self.chunks and self.offset:
-            self.chunks[0] = self.chunks[0][self.offset :]
-        other.chunks.extend(self.chunks)
-        other.size += self.size
-        self.chunks.clear()
-        self.offset = 0
-        self.size = 0
 
 
 class Channel:
@@ -124,8 +70,8 @@ class Channel:
         self.origin_addr: tuple[str, int] | None = None
         self._lock: Any = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._in = _InBuffer()
-        self._err = _InBuffer()
+        self._in = ReceiveBuffer()
+        self._err = ReceiveBuffer()
         self._waiting = 0
         # recv()/recv_stderr() threads waiting for data that the transport
         # has not woken since they started waiting, and a count of those
@@ -347,7 +293,7 @@ class Channel:
             if chunks and self._in.offset:
                 chunks[0] = chunks[0][self._in.offset :]
             pending = [bytes(c) for c in chunks]
-            self._in = _InBuffer()
+            self._in = ReceiveBuffer()
             n = sum(map(len, pending))
             flush = False
             if n and h is not None and not self.closed:
@@ -626,7 +572,7 @@ class Channel:
         """Up to ``nbytes`` from the stderr stream; ``b""`` once closed."""
         return self._recv(self._err, nbytes, True)
 
-    def _recv(self, buf: _InBuffer, nbytes: int, stderr: bool) -> bytes:
+    def _recv(self, buf: ReceiveBuffer, nbytes: int, stderr: bool) -> bytes:
         if nbytes <= 0:
             return b""
         deadline = None
@@ -781,8 +727,8 @@ class Channel:
         """Discard further incoming data."""
         with self._lock:
             self._read_shut = True
-            self._in = _InBuffer()
-            self._err = _InBuffer()
+            self._in = ReceiveBuffer()
+            self._err = ReceiveBuffer()
             self._set_pipes()
             self._cond.notify_all()
 
@@ -846,41 +792,4 @@ class Channel:
         return old
 
 
-class ChannelFile(BufferedFile):
-    """A Python file on a channel's main stream (``Channel.makefile``)."""
-
-    def __init__(self, channel: Channel, mode: str = "r", bufsize: int = -1) -> None:
-        """Wrap ``channel`` with ``mode`` ("r", "w", "rb", "rU", ...)."""
-        super().__init__()
-        self.channel = channel
-        self._set_mode(mode, bufsize)
-
-    def __repr__(self) -> str:
-        return f"<ssh_transport.ChannelFile from {self.channel!r}>"
-
-    def _read(self, size: int) -> bytes | None:
-        return self.channel.recv(size)
-
-    def _write(self, data: bytes | memoryview) -> int:
-        self.channel.sendall(data)
-        return len(data)
-
-
-class ChannelStderrFile(ChannelFile):
-    """A Python file on a channel's stderr stream (``Channel.makefile_stderr``)."""
-
-    def _read(self, size: int) -> bytes | None:
-        return self.channel.recv_stderr(size)
-
-    def _write(self, data: bytes | memoryview) -> int:
-        self.channel.sendall_stderr(data)
-        return len(data)
-
-
-class ChannelStdinFile(ChannelFile):
-    """A writable file for a command's stdin; ``close`` sends EOF."""
-
-    def close(self) -> None:
-        """Flush, close the file, and shut the channel's write side."""
-        super().close()
-        self.channel.shutdown_write()
+__all__ = ["Channel", "ChannelFile", "ChannelStderrFile", "ChannelStdinFile"]
