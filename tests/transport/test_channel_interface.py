@@ -25,6 +25,9 @@ DRIVER_MODULES = (
     "keepalive.py",
     "client_auth.py",
     "ping.py",
+    "core_setup.py",
+    "start_deadlines.py",
+    "service_transport.py",
 )
 
 

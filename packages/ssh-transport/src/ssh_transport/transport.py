@@ -59,6 +59,7 @@ from .server import ServerInterface
 from .server_side import ServerSide
 from .session_events import SessionEvents
 from .socket_pump import SocketPump
+from .start_deadlines import StartDeadlines
 
 
 def _split_address(target: str | tuple[str, int]) -> tuple[str, int]:
@@ -159,7 +160,8 @@ class Transport(threading.Thread):
         # server: seconds a client has to authenticate before we hang up
         # (OpenSSH's LoginGraceTime); None waits forever
         self.login_grace_time: float | None = 120.0
-        self._grace_timer: threading.Timer | None = None
+        # the banner and login-grace timers (start_deadlines.py)
+        self._deadlines = StartDeadlines()
         self.channel_timeout = 3600.0
         self._rekey_bytes = REKEY_BYTES
         self._rekey_interval = 3600.0
@@ -180,7 +182,6 @@ class Transport(threading.Thread):
         self._server_keys: dict[str, Any] = {}
         self._expected_key_type: str | None = None
         self._subsystems: dict[str, tuple[type, tuple[Any, ...], dict[str, Any]]] = {}
-        self._banner_timer: threading.Timer | None = None
         self._hexdump = False
         self._closing = False
         # The parts, each an object with its own state (see the README's
@@ -205,7 +206,7 @@ class Transport(threading.Thread):
             self._auth,
             self._pinger,
             self._globals,
-            self._stop_banner_timer,
+            self._deadlines.banner_received,
         )
         self._server: ServerSide | None = None
 
@@ -508,16 +509,13 @@ class Transport(threading.Thread):
         )
         self._events.server = self._server
         self._globals.answer = self._server.global_request
-        if self.login_grace_time is not None:
-            self._grace_timer = threading.Timer(self.login_grace_time, self._login_grace_expired)
-            self._grace_timer.daemon = True
-            self._grace_timer.start()
+        self._deadlines.expect_login(self.login_grace_time, self._login_grace_expired)
         self._begin("server", event, None)
 
     def _logged_in(self, username: str) -> None:
         """(Lock held.) Server: ``username`` has authenticated; no hang-up is due."""
         self._events.username = username
-        self._stop_grace_timer()
+        self._deadlines.logged_in()
 
     def _login_grace_expired(self) -> None:
         """Hang up on a client that has not authenticated in time."""
@@ -551,7 +549,7 @@ class Transport(threading.Thread):
         self._core = core
         self._events.kex_event = event
         self.active = True
-        self._start_banner_timer()
+        self._deadlines.expect_banner(self.banner_timeout, self._banner_expired)
         self._pump.start(core, self._channels.process_events, self._events.dispatch)
         with self._lock:
             core.start()
@@ -569,21 +567,8 @@ class Transport(threading.Thread):
                 raise SSHException("Negotiation timed out")
             raise exc if exc is not None else SSHException("Negotiation failed.")
 
-    def _start_banner_timer(self) -> None:
-        """Give the peer ``banner_timeout`` seconds to send its identification
-        line (as paramiko): a peer that accepts the connection and then says
-        nothing must not hold the caller for the whole handshake timeout."""
-        timeout = self.banner_timeout
-        if timeout is None:
-            return
-        timer = threading.Timer(float(timeout), self._banner_expired)
-        timer.daemon = True
-        self._banner_timer = timer
-        timer.start()
-
     def _banner_expired(self) -> None:
         """No identification line in time: end the session."""
-        self._banner_timer = None
         core = self._core
         if not self.active or core is None or core.remote_version is not None:
             return
@@ -760,24 +745,11 @@ class Transport(threading.Thread):
         for line in format_binary(payload, f"{direction}: "):
             self.logger.debug(line)
 
-    def _stop_grace_timer(self) -> None:
-        """The client authenticated or the session ended: no hang-up is due."""
-        timer, self._grace_timer = self._grace_timer, None
-        if timer is not None:
-            timer.cancel()
-
-    def _stop_banner_timer(self) -> None:
-        """The peer's identification line came, or the session ended."""
-        timer, self._banner_timer = self._banner_timer, None
-        if timer is not None:
-            timer.cancel()
-
     def _shutdown(self, error: Exception | None, flush: bool = False, shutdown_socket: bool = True) -> None:
         """End the session (any thread, any number of times): record why,
         close every channel, fail every wait, and close the socket (writing
         what is queued first if ``flush``)."""
-        self._stop_grace_timer()
-        self._stop_banner_timer()
+        self._deadlines.cancel()
         with self._lock:
             first = not self._closing
             self._closing = True
@@ -981,50 +953,9 @@ class Transport(threading.Thread):
         return sftp.SFTPClient.from_transport(self)
 
 
-class ServiceRequestingTransport(Transport):
-    """The ``Transport`` paramiko 3.2+ offers for ``SSHClient(transport_factory=...)``
-    and auth strategies: it asks for the "ssh-userauth" service before the
-    first auth request. Ours always does (the protocol core sends the
-    SERVICE_REQUEST and waits for SERVICE_ACCEPT), so what differs is only
-    the surface: the ``auth_*`` methods take no ``event`` (they always
-    block), and ``ensure_session`` checks that a session is up to
-    authenticate on."""
-
-    def ensure_session(self) -> None:
-        """Raise ``SSHException`` unless the session is open and its first
-        key exchange is done (authenticating needs both)."""
-        if not self.active or not self.initial_kex_done:
-            raise SSHException("No existing session")
-
-    def auth_none(self, username: str) -> list[str]:
-        """As ``Transport.auth_none``, after ``ensure_session``."""
-        self.ensure_session()
-        return super().auth_none(username)
-
-    def auth_password(  # type: ignore[override]
-        self, username: str, password: str | bytes, fallback: bool = True
-    ) -> list[str]:
-        """As ``Transport.auth_password`` (blocking; no ``event``)."""
-        self.ensure_session()
-        return super().auth_password(username, password, None, fallback)
-
-    def auth_publickey(self, username: str, key: Any) -> list[str]:  # type: ignore[override]
-        """As ``Transport.auth_publickey`` (blocking; no ``event``)."""
-        self.ensure_session()
-        return super().auth_publickey(username, key)
-
-    def auth_interactive(self, username: str, handler: InteractiveHandler, submethods: str = "") -> list[str]:
-        """As ``Transport.auth_interactive``, after ``ensure_session``."""
-        self.ensure_session()
-        return super().auth_interactive(username, handler, submethods)
-
-    def auth_interactive_dumb(
-        self, username: str, handler: InteractiveHandler | None = None, submethods: str = ""
-    ) -> list[str]:
-        """As ``Transport.auth_interactive_dumb``, after ``ensure_session``."""
-        self.ensure_session()
-        return super().auth_interactive_dumb(username, handler, submethods)
-
+# paramiko.transport.ServiceRequestingTransport (paramiko 3.2+) lives here too;
+# its module imports Transport, so it comes last
+from .service_transport import ServiceRequestingTransport  # noqa: E402
 
 __all__ = [
     "OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED",
