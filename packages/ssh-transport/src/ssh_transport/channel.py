@@ -668,6 +668,9 @@ class Channel:
             while mv:
                 n = self._send(mv, ext, deadline)
                 mv = mv[n:]
+                # read what came back (window adjusts) in this thread, so that
+                # the reader thread need not wake up for it (see poll_input)
+                h.poll_input()
         finally:
             with self._lock:
                 h.stream_output(False)
@@ -691,6 +694,16 @@ class Channel:
                     break
                 if deadline is None and self.timeout is not None:
                     deadline = time.monotonic() + self.timeout
+                if deadline is not None and deadline <= time.monotonic():
+                    raise TimeoutError("timed out")
+                if h.try_lead():
+                    # the reader thread is parked: read the window adjust here
+                    self._lock.release()
+                    try:
+                        h.lead(deadline)
+                    finally:
+                        self._lock.acquire()
+                    continue
                 self._wait(deadline)
             if deadline is None and self.timeout is not None:
                 deadline = time.monotonic() + self.timeout
