@@ -388,6 +388,16 @@ class Channel:
                     h.drop_follower()
                     self._unwoken -= 1
 
+    def _lead(self, h: ChannelHost, deadline: float | None) -> None:
+        """(Lock held, socket taken with ``try_lead``.) The reader thread is
+        parked: read the socket in this thread instead of waiting for it
+        (see socket_pump.py), without the lock meanwhile."""
+        self._lock.release()
+        try:
+            h.lead(deadline)
+        finally:
+            self._lock.acquire()
+
     def _hold_for_reply(self) -> None:
         """(Lock held.) While the transport is still answering a request the peer
         made on this channel, make other threads wait, so that output from a
@@ -588,12 +598,7 @@ class Channel:
                 if deadline is not None and deadline <= time.monotonic():
                     raise TimeoutError("timed out")
                 if h is not None and h.try_lead():
-                    # read the socket in this thread (see socket_pump.py)
-                    self._lock.release()
-                    try:
-                        h.lead(deadline)
-                    finally:
-                        self._lock.acquire()
+                    self._lead(h, deadline)
                     continue
                 self._wait(deadline, follow=True)
             data = buf.take(nbytes)
@@ -697,12 +702,7 @@ class Channel:
                 if deadline is not None and deadline <= time.monotonic():
                     raise TimeoutError("timed out")
                 if h.try_lead():
-                    # the reader thread is parked: read the window adjust here
-                    self._lock.release()
-                    try:
-                        h.lead(deadline)
-                    finally:
-                        self._lock.acquire()
+                    self._lead(h, deadline)  # a window adjust may come
                     continue
                 self._wait(deadline)
             if deadline is None and self.timeout is not None:
