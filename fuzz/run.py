@@ -37,8 +37,20 @@ PACKAGES = ["ssh_wire", "ssh_keys", "ssh_transport", "ssh_sftp", "ssh_agent"]
 _PROTOCOL = ["ssh_wire", "ssh_keys", "ssh_transport.protocol"]
 _KEYS = ["ssh_wire", "ssh_keys"]
 SCOPES: dict[str, list[str]] = {
-    "packet_reader_plain": ["ssh_wire", "ssh_transport.protocol.packets", "ssh_transport.protocol.compression"],
-    "packet_reader_keyed": ["ssh_wire", "ssh_transport.protocol.packets", "ssh_transport.protocol.compression"],
+    "packet_reader_plain": [
+        "ssh_wire",
+        "ssh_transport.protocol.packets",
+        "ssh_transport.protocol.opening",
+        "ssh_transport.protocol.framing",
+        "ssh_transport.protocol.compression",
+    ],
+    "packet_reader_keyed": [
+        "ssh_wire",
+        "ssh_transport.protocol.packets",
+        "ssh_transport.protocol.opening",
+        "ssh_transport.protocol.framing",
+        "ssh_transport.protocol.compression",
+    ],
     "core_client": _PROTOCOL,
     "core_server": _PROTOCOL,
     "userauth_server": _PROTOCOL,

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
-from ssh_transport.protocol import packets
+from ssh_transport.protocol import framing, sealing
 from ssh_transport.protocol.algorithms import all_names, default_names, legacy_names
 from ssh_transport.protocol.ciphers import CIPHERS, get_cipher
 from ssh_transport.protocol.compression import COMPRESSIONS, get_compression
@@ -130,8 +130,8 @@ PAYLOAD = b"\x05\x00\x00\x00\x0cssh-userauth"  # SERVICE_REQUEST, 17 bytes
 
 @pytest.fixture
 def fixed_padding(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(packets, "_urandom", pad)
-    monkeypatch.setattr(packets, "_padding_source", lambda block=4096: pad)
+    monkeypatch.setattr(sealing, "_urandom", pad)
+    monkeypatch.setattr(sealing, "padding_source", lambda block=4096: pad)
 
 
 def pad(n: int) -> bytes:
@@ -236,7 +236,18 @@ def test_cbc_chains_across_packets() -> None:
     check_both_ways("aes128-cbc", "hmac-sha2-256", key, iv, mac_key, wires)
 
 
-def test_fast_chacha_context_matches_the_public_api() -> None:
+@pytest.mark.parametrize("make", [framing.chacha_stream, framing._FreshContexts], ids=["reset_nonce", "fresh"])
+def test_chacha_keystream_moved_per_nonce_matches_a_fresh_context(make: object) -> None:
+    """The one-context-per-key keystream (``reset_nonce``), and the context
+    per nonce used without it (cryptography 42), give each nonce the
+    keystream of a new context, also after a partial block of another."""
     key, probe = bytes(range(32)), bytes(200)
-    for seq in (0, 1, 2**32 - 1, 2**64 - 1):
-        assert packets._chacha(key, seq).update(probe) == packets._chacha_public(key, seq).update(probe)
+    stream = make(key)  # type: ignore[operator]
+    for seq in (0, 1, 2**32 - 1, 2**64 - 1, 5):
+        stream.update(bytes(37))  # leave the previous nonce mid-block
+        nonce = seq.to_bytes(16, "big")
+        stream.reset_nonce(nonce)
+        out = bytearray(150)
+        got = stream.update(probe[:50])
+        assert stream.update_into(probe[50:], memoryview(out)) == 150
+        assert got + out == Cipher(algorithms.ChaCha20(key, nonce), None).encryptor().update(probe)

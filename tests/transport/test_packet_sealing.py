@@ -1,6 +1,5 @@
-"""The bulk sealing paths of ``PacketWriter.seal_parts``: AES-GCM batches
-encrypted into one buffer, the other keyed framings sealed into pieces for a
-scatter-gather write. Every packet they make must be the packet the
+"""The bulk sealing path of ``PacketWriter.seal_parts``: batches of every
+keyed framing encrypted into one buffer. Every packet it makes must be the packet the
 one-at-a-time ``seal`` makes (same framing, padding rules, sequence numbers
 and counters) and open with ``PacketReader``, for every cipher and MAC, odd
 and maximal sizes, across rekeys and strict-kex sequence resets; and a
@@ -19,8 +18,8 @@ import pytest
 
 from ssh_keys import Ed25519Key
 from ssh_transport import AUTH_SUCCESSFUL, OPEN_SUCCEEDED, Channel, ServerInterface, Transport
-from ssh_transport.protocol import packets
-from ssh_transport.protocol.ciphers import CIPHERS
+from ssh_transport.protocol import batch_buffer, framing, opening, sealing
+from ssh_transport.protocol.ciphers import CIPHERS, stream_context
 from ssh_transport.protocol.macs import MACS
 from ssh_transport.protocol.packets import DEFAULT_MAX_PACKET_LENGTH, PacketReader, PacketWriter
 
@@ -71,7 +70,7 @@ def counting_urandom(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Padding bytes that depend only on where in a block they are taken, so
     that two writers with the same keys that take the same padding bytes
     make the same wire bytes."""
-    monkeypatch.setattr(packets, "_urandom", lambda n: bytes(i % 251 for i in range(n)))
+    monkeypatch.setattr(sealing, "_urandom", lambda n: bytes(i % 251 for i in range(n)))
     yield
 
 
@@ -155,13 +154,24 @@ def test_gcm_batches_straddle_the_counter_and_sequence_wrap() -> None:
     assert w.seq == r.seq == 3
 
 
-def test_gcm_batches_never_write_into_a_buffer_handed_out() -> None:
+BATCH_KINDS = [
+    (GCM, None),
+    ("chacha20-poly1305@openssh.com", None),
+    ("aes128-ctr", "hmac-sha2-256-etm@openssh.com"),
+    ("aes256-cbc", "hmac-sha1"),
+]
+
+
+@pytest.mark.parametrize(("cipher", "mac"), BATCH_KINDS)
+def test_batches_never_write_into_a_buffer_handed_out(cipher: str, mac: str | None) -> None:
     """A batch buffer still held (by a list, or only by a memoryview, as a
-    driver's write queue may) keeps its bytes while more batches are sealed."""
-    keys = keys_for(GCM, None, 9)
+    driver's write queue may) keeps its bytes while more batches are sealed,
+    even while a sender streams (when a dropped buffer is reused)."""
+    keys = keys_for(cipher, mac, 9)
     w, r = PacketWriter(), PacketReader()
     w.set_keys(*keys)
     r.set_keys(*keys)
+    w.keep_batch_buffer(True)
     data = memoryview(random.Random(10).randbytes(3 * 32768))
     batch = chan_parts(data, [32768] * 3)
     expected = [b"".join(p) for p in batch]
@@ -174,44 +184,67 @@ def test_gcm_batches_never_write_into_a_buffer_handed_out() -> None:
     assert bytes(view) == before
     assert len({id(x[0]) for x in later} | {id(held[0]), id(view.obj)}) == 5
     assert open_all(r, held) == expected
+    w.keep_batch_buffer(False)
 
 
-@pytest.mark.parametrize(
-    ("cipher", "mac"),
-    [
-        ("chacha20-poly1305@openssh.com", None),
-        ("aes128-ctr", "hmac-sha2-256-etm@openssh.com"),
-        ("aes256-cbc", "hmac-sha1"),
-    ],
-)
-def test_piece_sealers_hand_out_unjoined_pieces(cipher: str, mac: str | None) -> None:
-    """The non-GCM framings return each packet as pieces (length or
-    ciphertext, tag or MAC) for a scatter-gather write, not one joined copy."""
+@pytest.mark.parametrize(("cipher", "mac"), BATCH_KINDS)
+def test_every_keyed_framing_seals_a_batch_into_one_buffer(cipher: str, mac: str | None) -> None:
+    """Each keyed framing returns a batch as one buffer of exactly the
+    packets' wire bytes (length, ciphertext, tag or MAC of each in order),
+    for a single write."""
     keys = keys_for(cipher, mac, 15)
-    w, r = PacketWriter(), PacketReader()
-    w.set_keys(*keys)
-    r.set_keys(*keys)
+    w, ref, r = PacketWriter(), PacketWriter(), PacketReader()
+    for x in (w, ref, r):
+        x.set_keys(*keys)
     data = memoryview(bytes(70000))
-    payloads = chan_parts(data, [32768, 32768])
+    payloads = chan_parts(data, [32768, 32768, 7])
     wire = w.seal_parts(payloads)
-    assert len(wire) > len(payloads)
+    assert len(wire) == 1 and type(wire[0]) is bytearray
+    assert len(wire[0]) == sum(len(ref.seal(b"".join(p))) for p in payloads)
     assert open_all(r, wire) == [b"".join(p) for p in payloads]
 
 
-def test_context_sealers_match_negotiated_sealers(counting_urandom: None) -> None:
+@pytest.mark.parametrize(
+    ("cipher", "mac", "etm"),
+    [("aes128-ctr", "hmac-sha2-256-etm@openssh.com", True), ("aes256-cbc", "hmac-sha1", False)],
+)
+def test_context_sealers_match_negotiated_sealers(cipher: str, mac: str, etm: bool, counting_urandom: None) -> None:
     """``make_context_sealer`` (paramiko's Packetizer API) frames exactly as
     the negotiated sealer of the same cipher and MAC does."""
-    keys = keys_for("aes128-ctr", "hmac-sha2-256-etm@openssh.com", 16)
-    cipher, key, iv, mac, mac_key = keys
-    assert mac is not None and mac_key is not None
+    keys = keys_for(cipher, mac, 16)
+    _, key, iv, _, mac_key = keys
+    assert mac_key is not None
     spec = CIPHERS[cipher]
-    negotiated = packets.make_sealer(*keys)
-    ctx = packets.stream_context(spec, key, iv, True)
-    mine = packets.make_context_sealer(ctx, spec.block_size, MACS[mac].keyed(mac_key), etm=True)
+    negotiated = sealing.make_sealer(*keys)
+    ctx = stream_context(spec, key, iv, True)
+    mine = sealing.make_context_sealer(ctx, spec.block_size, MACS[mac].keyed(mac_key), etm=etm)
     payloads = [b"", b"x" * 17, bytes(5000)]
     a = b"".join(negotiated(p, i) for i, p in enumerate(payloads))
     b = b"".join(mine(p, i) for i, p in enumerate(payloads))
     assert a == b
+
+
+def test_chacha_without_reset_nonce_seals_the_same_wire(
+    monkeypatch: pytest.MonkeyPatch, counting_urandom: None
+) -> None:
+    """With a cryptography whose contexts cannot change nonce (42), chacha20
+    falls back to a context per nonce: same wire bytes, same openings."""
+    keys = keys_for("chacha20-poly1305@openssh.com", None, 17)
+    data = memoryview(random.Random(18).randbytes(40000))
+    payloads = chan_parts(data, [0, 13, 32768, 7000])
+
+    def sealed() -> bytes:
+        w = PacketWriter()
+        w.set_keys(*keys)
+        return b"".join(w.seal_parts(payloads)) + w.seal(b"single")
+
+    reference = sealed()
+    monkeypatch.setattr(sealing, "chacha_stream", framing._FreshContexts)
+    monkeypatch.setattr(opening, "chacha_stream", framing._FreshContexts)
+    assert sealed() == reference
+    r = PacketReader()
+    r.set_keys(*keys)
+    assert open_all(r, [reference]) == [b"".join(p) for p in payloads] + [b"single"]
 
 
 # -- the batch buffer kept while a sender streams ---------------------------------
@@ -227,7 +260,7 @@ def gcm_pair(seed: int) -> tuple[PacketWriter, PacketReader, list[tuple[bytes, m
     return w, r, batch, [b"".join(p) for p in batch]
 
 
-needs_refcounts = pytest.mark.skipif(packets._reuse_check() is None, reason="no buffer reuse on this interpreter")
+needs_refcounts = pytest.mark.skipif(batch_buffer.reuse_check() is None, reason="no buffer reuse on this interpreter")
 
 
 @needs_refcounts
@@ -265,37 +298,39 @@ def test_nothing_is_kept_outside_a_stream_and_streams_nest() -> None:
     """Without a stream every batch gets a fresh buffer and none is kept;
     nested streams keep the buffer until the outermost one ends."""
     w, _, batch, _ = gcm_pair(22)
-    assert w._buffers._spare is None
+    assert w.kept_buffer_id() is None
     w.seal_parts(batch)
-    assert w._buffers._spare is None
+    assert w.kept_buffer_id() is None
     w.keep_batch_buffer(True)
     w.keep_batch_buffer(True)
     w.seal_parts(batch)
-    kept = w._buffers._spare
+    kept = w.kept_buffer_id()
     assert kept is not None
     w.keep_batch_buffer(False)
-    assert w._buffers._spare is kept
+    assert w.kept_buffer_id() == kept
     w.keep_batch_buffer(False)
-    assert w._buffers._spare is None
+    assert w.kept_buffer_id() is None
     w.keep_batch_buffer(False)  # an unmatched end is harmless
-    w.keep_batch_buffer(True)
-    assert w._buffers._streams == 1
+    w.keep_batch_buffer(True)  # one stream again: a batch's buffer is kept
+    w.seal_parts(batch)
+    assert w.kept_buffer_id() is not None
     w.keep_batch_buffer(False)
+    assert w.kept_buffer_id() is None
 
 
 @needs_refcounts
 def test_shorter_batches_leave_the_spare_and_huge_ones_are_not_kept() -> None:
     """A shorter batch (the end of a write) gets its own buffer and leaves
     the full-size one for the next full batch; a batch bigger than
-    ``_KEEP_MAX`` is never kept."""
+    ``KEEP_MAX`` is never kept."""
     keys = keys_for(GCM, None, 23)
     w, r = PacketWriter(), PacketReader()
     w.set_keys(*keys)
     r.set_keys(*keys)
-    data = memoryview(random.Random(24).randbytes(packets._KEEP_MAX + 65536))
+    data = memoryview(random.Random(24).randbytes(batch_buffer.KEEP_MAX + 65536))
     full = chan_parts(data, [32768] * 3)
     short = chan_parts(data, [100])
-    huge = chan_parts(data, [MAX_DATA, packets._KEEP_MAX + 65536 - MAX_DATA])
+    huge = chan_parts(data, [MAX_DATA, batch_buffer.KEEP_MAX + 65536 - MAX_DATA])
     w.keep_batch_buffer(True)
     out = w.seal_parts(full)
     ident = id(out[0])
@@ -313,7 +348,7 @@ def test_shorter_batches_leave_the_spare_and_huge_ones_are_not_kept() -> None:
 def test_streaming_without_reference_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where reference counts cannot tell (PyPy, free-threaded CPython),
     every batch gets a fresh buffer, streaming or not."""
-    monkeypatch.setattr(packets, "_reuse_check", lambda: None)
+    monkeypatch.setattr(batch_buffer, "reuse_check", lambda: None)
     w, r, batch, expected = gcm_pair(25)
     w.keep_batch_buffer(True)
     first = w.seal_parts(batch)[0]
@@ -329,7 +364,7 @@ def test_a_channel_send_step_fits_the_kept_buffer() -> None:
     from ssh_transport.channel import SEND_BATCH
 
     count = -(-SEND_BATCH // 32768)
-    assert SEND_BATCH + count * (4 + 1 + _CHAN.size + 35 + 16) <= packets._KEEP_MAX
+    assert SEND_BATCH + count * (4 + 1 + _CHAN.size + 35 + 16) <= batch_buffer.KEEP_MAX
 
 
 class _Sink(ServerInterface):
@@ -370,16 +405,16 @@ def test_channel_sendall_streams_through_one_buffer_and_keeps_none(monkeypatch: 
     returns the connection keeps no batch buffer (an idle connection must
     not hold one)."""
     reused: list[bool] = []
-    real_take = packets._BatchBuffers.take
+    real_take = batch_buffer.BatchBuffers.take
 
-    def take(self: packets._BatchBuffers, size: int) -> bytearray:
+    def take(self: batch_buffer.BatchBuffers, size: int) -> bytearray:
         # the kept buffer's id while it is alive (a name for it would count as a holder)
-        kept = id(self._spare) if self._spare is not None else None
+        kept = self.kept_id()
         out = real_take(self, size)
         reused.append(id(out) == kept)
         return out
 
-    monkeypatch.setattr(packets._BatchBuffers, "take", take)
+    monkeypatch.setattr(batch_buffer.BatchBuffers, "take", take)
     a, b = socket.socketpair()
     sink = _Sink()
     server, client = Transport(b), Transport(a)
@@ -397,7 +432,7 @@ def test_channel_sendall_streams_through_one_buffer_and_keeps_none(monkeypatch: 
         chan.sendall(payload)
         core = client._core
         assert core is not None
-        assert core.writer._buffers._streams == 0 and core.writer._buffers._spare is None
+        assert core.writer.kept_buffer_id() is None
         chan.shutdown_write()
         assert sink.done.wait(60)
         assert sink.received == len(payload)
