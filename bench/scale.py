@@ -119,23 +119,22 @@ class DemoServer:
             "--max-startups",
             str(max_clients * 2),
         ]
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **env}, text=True
-        )
-        assert self.proc.stdout is not None
+        # its output goes to a file: a pipe closed after the first line made
+        # the server die of a broken pipe on the lines it prints after it
+        log = workdir / "server.log"
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
         self.port = 0
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("the demo server exited before listening")
-            if line.startswith("listening on "):
-                self.port = int(line.rsplit(":", 1)[1])
-                break
+        while time.monotonic() < deadline and not self.port:
+            for line in log.read_text().splitlines():
+                if line.startswith("listening on "):
+                    self.port = int(line.rsplit(":", 1)[1])
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the demo server exited before listening: {log.read_text()[-500:]}")
+            time.sleep(0.05)
         if not self.port:
             raise RuntimeError("the demo server did not say where it listens")
-        # its later output is not read: keep the pipe from filling up
-        self.proc.stdout.close()
 
     @property
     def pid(self) -> int:
@@ -650,6 +649,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--aio-per-connection", type=int, default=10, help="of them per connection (10)")
     p.add_argument("--skip-server", action="store_true")
     p.add_argument("--skip-fanout", action="store_true")
+    p.add_argument("--skip-aio", action="store_true", help="leave out the asyncio server rows")
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help="environment for the server")
     p.add_argument("--trim", action="store_true", help="server calls malloc_trim(0) after gc (an experiment)")
     p.add_argument("--python", default=sys.executable, help="interpreter with this project installed")
@@ -683,8 +683,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_server:
         results["server"] = measure_server(args.clients, env, args.trim)
         out.append(server_markdown(results["server"]))
-        results["aio_server"] = aio_server_rows(args.python, args.aio_sessions, args.aio_per_connection)
-        out.append(aio_markdown(results["aio_server"]))
+        if not args.skip_aio:
+            results["aio_server"] = aio_server_rows(args.python, args.aio_sessions, args.aio_per_connection)
+            out.append(aio_markdown(results["aio_server"]))
     if not args.skip_fanout:
         results["fanout"] = measure_fanout(args.fanout, args.python)
         out.append(fanout_markdown(results["fanout"]))

@@ -1,8 +1,9 @@
 """What the threaded demo server keeps per connection, and that it gives it
 back: OpenSSH ``ssh`` clients against ``paramiko.demo.server`` served by a
 ``Listener`` in this process. A closed connection's Transport and Channel
-are collected; 20 idle logged-in clients cost at most two threads each and
-a bounded amount of memory, returned when they leave. Bounds are generous
+are collected; 20 idle logged-in clients cost at most two threads each (as
+do 20 running a command) and a bounded amount of memory, returned when they
+leave. Bounds are generous
 (the goal, measured by bench/scale.py, is 0.25 MiB per connection); nothing
 here is timed."""
 
@@ -218,3 +219,34 @@ def test_idle_clients_two_threads_each_and_memory_given_back(served: Served) -> 
     kept = rss() - rss_before
     assert kept < 8 * MIB, f"{kept / MIB:.1f} MiB kept after {CLIENTS} connections closed"
     assert eventually(lambda: all(collected(ref) for ref in served.transports), 30), "closed transports are kept"
+
+
+def test_clients_running_a_command_two_threads_each(served: Served) -> None:
+    # the connection's handler thread runs its sessions' pipes; the reader
+    # thread feeds stdin: no thread per command or per stream
+    warm = served.ssh("true")
+    warm.communicate(timeout=60)
+    assert eventually(lambda: served.finished == 1, 30)
+    threads_before = threading.active_count()
+    procs = [served.ssh("echo ready; exec cat") for _ in range(CLIENTS)]
+    try:
+        assert wait_ready(procs) == CLIENTS
+        for p in procs:  # every cat runs and echoes
+            assert p.stdin is not None and p.stdout is not None
+            p.stdin.write(b"ping\n")
+            p.stdin.flush()
+            assert p.stdout.readline() == b"ping\n"
+        per_connection_threads = (threading.active_count() - threads_before) / CLIENTS
+        assert per_connection_threads <= 2, f"{per_connection_threads} threads per connection"
+    finally:
+        for p in procs:
+            if p.stdin is not None:
+                p.stdin.close()  # EOF ends cat
+        for p in procs:
+            p.wait(timeout=60)
+            for f in (p.stdout, p.stderr):
+                if f is not None:
+                    f.close()
+    assert [p.returncode for p in procs] == [0] * CLIENTS
+    assert eventually(lambda: served.finished == 1 + CLIENTS, 60), "handlers did not return"
+    assert eventually(lambda: threading.active_count() <= threads_before, 30), threading.enumerate()

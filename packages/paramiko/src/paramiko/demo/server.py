@@ -18,7 +18,6 @@ import os
 import secrets
 import socket
 import sys
-import threading
 from pathlib import Path
 
 from ssh_keys import Certificate, Ed25519Key, PKey, key_from_line
@@ -31,7 +30,8 @@ from ssh_transport.hardened import HardenedUnavailable, harden, hardened_prefere
 from ssh_transport.listener import Connection, Listener
 from ssh_wire import SSHException
 
-from .session import run_exec, run_shell
+from .loop import SessionLoop
+from .session import Session
 
 
 def default_state_dir() -> Path:
@@ -78,6 +78,9 @@ class DemoServer(ServerInterface):
         self.authorized = authorized
         self.cert_policy = cert_policy
         self.ptys: dict[int, tuple[str, int, int]] = {}
+        #: runs this connection's sessions, in the thread of ``serve_connection``
+        self.sessions = SessionLoop()
+        self._shells: dict[int, Session] = {}
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey,password"
@@ -119,9 +122,12 @@ class DemoServer(ServerInterface):
     ) -> bool:
         term = self.ptys.get(channel.get_id(), ("xterm", width, height))[0]
         self.ptys[channel.get_id()] = (term, width, height)
-        resize = getattr(channel, "_demo_resize", None)
-        if callable(resize):
-            resize(width, height)
+        shell = self._shells.get(channel.get_id())
+        if shell is not None:
+            if shell.over:
+                del self._shells[channel.get_id()]
+            else:
+                shell.resize(width, height)
         return True
 
     def check_channel_env_request(self, channel: Channel, name: bytes, value: bytes) -> bool:
@@ -133,12 +139,15 @@ class DemoServer(ServerInterface):
         original = channel.get_transport().get_original_command(channel)
         if original is not None:  # a forced command replaced what the client asked for
             env["SSH_ORIGINAL_COMMAND"] = original.decode("utf-8", "replace")
-        threading.Thread(target=run_exec, args=(channel, cmd, env), daemon=True).start()
+        self.sessions.start(Session(channel, cmd, env))
         return True
 
     def check_channel_shell_request(self, channel: Channel) -> bool:
         pty = self.ptys.get(channel.get_id())
-        threading.Thread(target=run_shell, args=(channel, pty), daemon=True).start()
+        session = Session(channel, None, pty_info=pty)
+        if pty is not None:
+            self._shells[channel.get_id()] = session
+        self.sessions.start(session)
         return True
 
 
@@ -165,10 +174,8 @@ def serve_connection(
     except (SSHException, OSError, EOFError):
         transport.close()
         return
-    while transport.is_active():
-        channel = transport.accept(timeout=1.0)
-        if channel is None:
-            continue
+    # this thread runs the connection's commands until the client leaves
+    server.sessions.run(transport)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
