@@ -673,9 +673,6 @@ class Channel:
             while mv:
                 n = self._send(mv, ext, deadline)
                 mv = mv[n:]
-                # read what came back (window adjusts) in this thread, so that
-                # the reader thread need not wake up for it (see poll_input)
-                h.poll_input()
         finally:
             with self._lock:
                 h.stream_output(False)
@@ -699,11 +696,6 @@ class Channel:
                     break
                 if deadline is None and self.timeout is not None:
                     deadline = time.monotonic() + self.timeout
-                if deadline is not None and deadline <= time.monotonic():
-                    raise TimeoutError("timed out")
-                if h.try_lead():
-                    self._lead(h, deadline)  # a window adjust may come
-                    continue
                 self._wait(deadline)
             if deadline is None and self.timeout is not None:
                 deadline = time.monotonic() + self.timeout

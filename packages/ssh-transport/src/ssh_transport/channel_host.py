@@ -97,12 +97,6 @@ class ChannelHost(Protocol):
         """(Lock not held.) Read the socket once for the calling thread."""
         ...
 
-    def poll_input(self) -> None:
-        """(Lock not held.) Between writes of a bulk send (``stream_output``
-        on): handle what the peer sent meanwhile, if this thread may read the
-        socket now; never waits."""
-        ...
-
     def add_follower(self) -> None:
         """A ``recv`` thread starts waiting for data another thread reads."""
         ...
@@ -187,7 +181,6 @@ class ThreadedChannelHost:
         core = self._pump.core
         if core is not None:
             core.stream_output(on)
-        self._pump.bulk_send(on)
 
     def flush(self, deadline: float | None = None) -> None:
         """Write what the protocol calls queued."""
@@ -208,10 +201,6 @@ class ThreadedChannelHost:
     def lead(self, deadline: float | None) -> None:
         """Read the socket once for the calling thread."""
         self._pump.lead(deadline)
-
-    def poll_input(self) -> None:
-        """Handle what the peer sent meanwhile, if this thread may read now."""
-        self._pump.poll_input()
 
     def add_follower(self) -> None:
         """Count a ``recv`` thread waiting for data another thread reads."""

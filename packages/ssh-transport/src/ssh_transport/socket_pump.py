@@ -125,7 +125,6 @@ class SocketPump:
         self._unpark = False
         self._park_cond = threading.Condition(lock)
         self._followers = 0  # recv() threads waiting for data, not yet woken
-        self._senders = 0  # threads streaming output (see bulk_send)
         self._park_due = False
         self._lead_epoch = 0
         self._handed_back: ev.Event | None = None
@@ -293,10 +292,8 @@ class SocketPump:
             self._handle_input()
 
     def _park_if_led(self) -> None:
-        """(Reader thread.) Step aside while threads in recv read for
-        themselves, or while threads streaming output read what comes back
-        (see ``bulk_send``)."""
-        if not self._park_due and not self._senders:  # the common case, without taking the lock
+        """(Reader thread.) Step aside while threads in recv read for themselves."""
+        if not self._park_due:  # the common case, without taking the lock
             return
         with self.lock:
             self._park_due = False
@@ -320,18 +317,6 @@ class SocketPump:
         if self._parked:
             self._unpark = True
             self._park_cond.notify()
-
-    def bulk_send(self, on: bool) -> None:
-        """(Lock held.) A thread starts (True) or ends (False) streaming
-        output. While one does, the reader thread parks and the streaming
-        thread reads what the peer sends back itself (``poll_input`` between
-        writes, ``lead`` when it waits for window): an upload then costs no
-        reader thread wake-up per window adjust (OpenSSH sends one every
-        ~96 KiB). A streaming thread that stops reading for ``PARK_IDLE``
-        (blocked in a write) gets the reader thread back."""
-        self._senders += 1 if on else -1
-        if not on and not self._senders:
-            self.wake_reader()
 
     def add_follower(self) -> None:
         """(Lock held.) A recv() thread starts waiting for data another thread reads."""
@@ -360,51 +345,36 @@ class SocketPump:
             and self._token.acquire(blocking=False)
         )
 
-    def poll_input(self) -> None:
-        """(Lock not held.) A thread streaming output (see ``bulk_send``)
-        handles what the peer sent meanwhile, without waiting, if the reader
-        thread is parked and nobody else reads."""
-        with self.lock:
-            if not self.try_lead():
-                return
-        self.lead(None, wait=False)
-
-    def lead(self, deadline: float | None, wait: bool = True) -> None:
+    def lead(self, deadline: float | None) -> None:
         """(Token held by ``try_lead``, lock not held.) Read the socket once
         for a thread waiting in recv(): wait at most ``LEAD_SLICE`` (or to
-        ``deadline``; not at all without ``wait``) for data, handle it as the
-        reader thread would, and hand anything but channel data back to the
-        reader thread. Releases the token."""
+        ``deadline``) for data, handle it as the reader thread would, and
+        hand anything but channel data back to the reader thread. Releases
+        the token."""
         core = self.core
         assert core is not None
         self._token_owner = threading.get_ident()
         handling = False
         try:
-            if not wait:
-                if self._poller.poll(0):
-                    handling = True
-                    self._receive(lead=True)
-                    handling = False
-                return
             now = time.monotonic()
-            wait_s = LEAD_SLICE if deadline is None else min(LEAD_SLICE, deadline - now)
-            if now < self._bulk_until and wait_s > COALESCE:
+            wait = LEAD_SLICE if deadline is None else min(LEAD_SLICE, deadline - now)
+            if now < self._bulk_until and wait > COALESCE:
                 # A stream is pouring in and we keep up with it: sshd sends a
                 # 32 KiB packet every ~40 us here, and waking for each one costs
                 # more than decrypting it. Waiting a moment lets the next wake-up
                 # take several (~15% less CPU per MB, no less throughput), for
                 # at most ~0.1 ms more latency, and only while data streams.
                 time.sleep(COALESCE)
-                wait_s -= COALESCE
-            if wait_s > 0 and self._poller.poll(wait_s * 1000):
+                wait -= COALESCE
+            if wait > 0 and self._poller.poll(wait * 1000):
                 handling = True
                 self._quiet = 0.0
                 self._receive(lead=True)
                 handling = False
-            elif wait_s > 0 and self._recv_size > SMALL_RECV:
+            elif wait > 0 and self._recv_size > SMALL_RECV:
                 # threads in recv() keep the socket while the input pauses
                 # (the reader thread stays parked): give the big buffer back here
-                self._quiet += wait_s
+                self._quiet += wait
                 if self._quiet >= IDLE_RELEASE and core.shrink_reader_buffer():
                     self._recv_size = SMALL_RECV
         except Exception as exc:
