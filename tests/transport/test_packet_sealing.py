@@ -22,6 +22,7 @@ from ssh_transport.protocol import batch_buffer, framing, opening, sealing
 from ssh_transport.protocol.ciphers import CIPHERS, stream_context
 from ssh_transport.protocol.macs import MACS
 from ssh_transport.protocol.packets import DEFAULT_MAX_PACKET_LENGTH, PacketReader, PacketWriter
+from support.polling import wait_until
 
 COMBOS = [(c, None) for c, s in CIPHERS.items() if s.aead] + [
     (c, m) for c, s in CIPHERS.items() if not s.aead for m in MACS
@@ -294,9 +295,10 @@ def test_streaming_reuses_the_buffer_only_once_nobody_holds_it() -> None:
 
 
 @needs_refcounts
-def test_nothing_is_kept_outside_a_stream_and_streams_nest() -> None:
-    """Without a stream every batch gets a fresh buffer and none is kept;
-    nested streams keep the buffer until the outermost one ends."""
+def test_nothing_is_kept_outside_a_stream_and_a_kept_buffer_lasts_until_released() -> None:
+    """Without a stream no buffer is kept; a stream's buffer stays for the
+    next stream (the next batch of replies reuses it) until the driver
+    releases it, and a batch outside a stream reuses it too."""
     w, _, batch, _ = gcm_pair(22)
     assert w.kept_buffer_id() is None
     w.seal_parts(batch)
@@ -305,17 +307,19 @@ def test_nothing_is_kept_outside_a_stream_and_streams_nest() -> None:
     w.keep_batch_buffer(True)
     w.seal_parts(batch)
     kept = w.kept_buffer_id()
-    assert kept is not None
+    assert kept is not None and w.holds_batch_buffer
     w.keep_batch_buffer(False)
-    assert w.kept_buffer_id() == kept
     w.keep_batch_buffer(False)
-    assert w.kept_buffer_id() is None
     w.keep_batch_buffer(False)  # an unmatched end is harmless
-    w.keep_batch_buffer(True)  # one stream again: a batch's buffer is kept
-    w.seal_parts(batch)
-    assert w.kept_buffer_id() is not None
+    assert w.kept_buffer_id() == kept  # kept after the stream ended
+    w.keep_batch_buffer(True)  # the next stream seals into the same memory
+    out = w.seal_parts(batch)
+    assert id(out[0]) == kept
+    del out
     w.keep_batch_buffer(False)
-    assert w.kept_buffer_id() is None
+    assert w.release_batch_buffer() is True  # the connection went idle
+    assert w.kept_buffer_id() is None and not w.holds_batch_buffer
+    assert w.release_batch_buffer() is False
 
 
 @needs_refcounts
@@ -399,10 +403,10 @@ class _Sink(ServerInterface):
 
 @pytest.mark.timeout(120)
 @needs_refcounts
-def test_channel_sendall_streams_through_one_buffer_and_keeps_none(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_channel_sendall_streams_through_one_buffer_and_keeps_none_once_idle(monkeypatch: pytest.MonkeyPatch) -> None:
     """A multi-step ``Channel.sendall`` seals its steps into a reused buffer
-    (at least once in 32 steps), the bytes arrive intact, and once it
-    returns the connection keeps no batch buffer (an idle connection must
+    (at least once in 32 steps), the bytes arrive intact, and once the
+    connection is idle it keeps no batch buffer (an idle connection must
     not hold one)."""
     reused: list[bool] = []
     real_take = batch_buffer.BatchBuffers.take
@@ -432,11 +436,13 @@ def test_channel_sendall_streams_through_one_buffer_and_keeps_none(monkeypatch: 
         chan.sendall(payload)
         core = client._core
         assert core is not None
-        assert core.writer.kept_buffer_id() is None
+        assert core.writer.kept_buffer_id() is not None  # for the next stream
         chan.shutdown_write()
         assert sink.done.wait(60)
         assert sink.received == len(payload)
         assert sink.digest.digest() == hashlib.sha256(payload).digest()
+        chan.close()  # the server's CLOSE comes back; then nothing: the connection is idle
+        assert wait_until(lambda: core.writer.kept_buffer_id() is None, 10)
         assert len(reused) >= 32
         assert any(reused)
     finally:

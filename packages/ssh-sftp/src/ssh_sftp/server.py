@@ -344,11 +344,12 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
 
     # -- replies ---------------------------------------------------------------------
 
-    def _write_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Queue a reply; send what is queued unless another complete request
-        is already received (see ``REPLY_BATCH``)."""
-        self._replies.append(data)
-        self._replies_size += len(data)
+    def _write_all(self, *parts: bytes | bytearray | memoryview) -> None:
+        """Queue a reply (given in parts); send what is queued unless another
+        complete request is already received (see ``REPLY_BATCH``)."""
+        for data in parts:
+            self._replies.append(data)
+            self._replies_size += len(data)
         if self._replies_size >= self.REPLY_BATCH or not self._request_waiting():
             self._send_replies()
 
@@ -465,7 +466,8 @@ class SFTPServer(ExtensionRequests, BaseSFTP, SubsystemHandler):
             self._send_status(num, SFTP_EOF)
         else:
             n = len(result)
-            self._write_all(_DATA_HEAD.pack(n + 9, CMD_DATA, num, n) + result)
+            # header and data queued apart: joined once with the other replies
+            self._write_all(_DATA_HEAD.pack(n + 9, CMD_DATA, num, n), result)
 
     def _write(self, num: int, data: bytes) -> None:
         """WRITE: handle, uint64 offset, string data -> STATUS."""

@@ -204,7 +204,7 @@ class SocketPump:
                         if not core.closed:
                             if self._bulk_until and time.monotonic() < self._bulk_until:
                                 time.sleep(COALESCE)  # as in lead: one wake-up for several packets
-                            elif self._last_read < BULK_READ and self._recv_size > SMALL_RECV:
+                            elif self._last_read < BULK_READ and self._holds_buffers(core):
                                 self._release_if_idle(core)  # a stream has ebbed: idle from here?
                             self._receive(lead=False)
                     except TimeoutError:
@@ -233,14 +233,25 @@ class SocketPump:
         if token.acquire(timeout=1.0):
             try:
                 core.discard_received_input()
+                with self.lock:
+                    core.release_output_buffer()
             finally:
                 token.release()
 
+    def _holds_buffers(self, core: SSHProtocol) -> bool:
+        """Whether buffers grown for a stream (either way) are still held."""
+        return self._recv_size > SMALL_RECV or core.holds_output_buffer
+
     def _release_if_idle(self, core: SSHProtocol) -> None:
         """(Reader thread, token held.) No input for ``IDLE_RELEASE`` seconds:
-        give back the big receive buffer; reads start small again."""
-        if self._poller is not None and not self._poller.poll(IDLE_RELEASE * 1000) and core.shrink_reader_buffer():
+        give back the big receive buffer (reads start small again) and the
+        output batch buffer kept from the last stream of output."""
+        if self._poller is None or self._poller.poll(IDLE_RELEASE * 1000):
+            return
+        if core.shrink_reader_buffer():
             self._recv_size = SMALL_RECV
+        with self.lock:
+            core.release_output_buffer()
 
     def _receive(self, lead: bool) -> None:
         """One read from the socket into the core, then handle what it
@@ -371,12 +382,15 @@ class SocketPump:
                 self._quiet = 0.0
                 self._receive(lead=True)
                 handling = False
-            elif wait > 0 and self._recv_size > SMALL_RECV:
+            elif wait > 0 and self._holds_buffers(core):
                 # threads in recv() keep the socket while the input pauses
-                # (the reader thread stays parked): give the big buffer back here
+                # (the reader thread stays parked): give the big buffers back here
                 self._quiet += wait
-                if self._quiet >= IDLE_RELEASE and core.shrink_reader_buffer():
-                    self._recv_size = SMALL_RECV
+                if self._quiet >= IDLE_RELEASE:
+                    if core.shrink_reader_buffer():
+                        self._recv_size = SMALL_RECV
+                    with self.lock:
+                        core.release_output_buffer()
         except Exception as exc:
             if not self._stopped:
                 if isinstance(exc, OSError):

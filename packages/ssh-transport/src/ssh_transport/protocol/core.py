@@ -232,11 +232,23 @@ class SSHProtocol:
         self.reader.take_buffered()
         self.reader.shrink_buffer(0)
 
+    def release_output_buffer(self) -> bool:
+        """Give back the batch buffer kept from the last stream of output
+        (see ``stream_output``); a driver calls it when the connection is
+        idle. True if one was kept."""
+        return self.writer.release_batch_buffer()
+
+    @property
+    def holds_output_buffer(self) -> bool:
+        """Whether a batch buffer is kept from the last stream of output."""
+        return self.writer.holds_batch_buffer
+
     def stream_output(self, on: bool) -> None:
         """A sender starts (True) or ends (False) a bulk write of channel
         data: meanwhile the packet writer reuses its batch buffer once the
-        driver has written it (``PacketWriter.keep_batch_buffer``; calls nest,
-        nothing is kept after the last end)."""
+        driver has written it, in this stream and later ones, until
+        ``release_output_buffer`` (``PacketWriter.keep_batch_buffer``; calls
+        nest)."""
         self.writer.keep_batch_buffer(on)
 
     @property

@@ -103,10 +103,21 @@ class PacketWriter:
 
     def keep_batch_buffer(self, on: bool) -> None:
         """A sender starts (True) or ends (False) a stream of ``seal_parts``
-        batches: while one streams, a batch reuses the buffer of the last
-        full-size batch once the caller has dropped it (after writing it).
-        Calls nest; after the last end no buffer is kept."""
+        batches: a batch reuses the buffer of the last full-size batch of a
+        stream once the caller has dropped it (after writing it), until
+        ``release_batch_buffer``. Calls nest."""
         self._buffers.keep(on)
+
+    def release_batch_buffer(self) -> bool:
+        """Give back the kept batch buffer; True if one was kept."""
+        held = self._buffers.holding
+        self._buffers.release()
+        return held
+
+    @property
+    def holds_batch_buffer(self) -> bool:
+        """Whether a batch buffer is kept for the next batch."""
+        return self._buffers.holding
 
     def kept_buffer_id(self) -> int | None:
         """``id()`` of the batch buffer kept for reuse, None if none is kept."""
