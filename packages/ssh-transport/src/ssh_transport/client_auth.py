@@ -92,10 +92,18 @@ class ClientAuth:
             raise SSHException("authentication is for clients")
         return core
 
-    def _wait(self, timeout: float | None = None) -> None:
-        """(Lock held.) Wait for a reply with a thread reading the socket."""
-        self._pump.wake_reader()
-        self._cond.wait(timeout)
+    def _wait_until(self, done: Callable[[], bool], deadline: float | None) -> None:
+        """(Lock held.) Wait, with a thread reading the socket, until
+        ``done()``; ``AuthenticationException`` past ``deadline``, the
+        session's error if it ends first."""
+        while not done():
+            if not self._pump.running:
+                raise self._why_down() or SSHException("Authentication failed: transport closed")
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise AuthenticationException("Authentication timeout.")
+            self._pump.wake_reader()
+            self._cond.wait(remaining)
 
     def _deadline(self) -> float | None:
         """When a wait for the server's answer that starts now gives up
@@ -130,16 +138,7 @@ class ClientAuth:
         deadline = self._deadline()
         self._pump.flush(deadline)
         with self._lock:
-            while not core.auth_service_accepted:
-                if not self._pump.running:
-                    raise self._why_down() or SSHException("Authentication failed: transport closed")
-                if deadline is None:
-                    self._wait()
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AuthenticationException("Authentication timeout.")
-                self._wait(remaining)
+            self._wait_until(lambda: core.auth_service_accepted, deadline)
 
     def _bind_agent(self, key: Any) -> None:
         """Bind the agent holding ``key`` (if it is an agent key) to this
@@ -160,17 +159,9 @@ class ClientAuth:
     def _wait_reply(self) -> ev.Event:
         deadline = self._deadline()
         with self._lock:
-            while self._reply is None:
-                if not self._pump.running:
-                    raise self._why_down() or SSHException("Authentication failed: transport closed")
-                if deadline is None:
-                    self._wait()
-                    continue
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AuthenticationException("Authentication timeout.")
-                self._wait(remaining)
+            self._wait_until(lambda: self._reply is not None, deadline)
             reply, self._reply = self._reply, None
+            assert reply is not None
             return reply
 
     @staticmethod
