@@ -295,32 +295,14 @@ class StdinFeed:
             self._wake()
 
     def _write_held(self) -> bool:
-        """(Lock held, nothing pending.) Write the held packets in one call;
-        keep what the pipe did not take and switch to buffering in the
-        channel. True if all went."""
+        """(Lock held, nothing pending.) Write the held packets in one call
+        (see ``_write_now``). True if all went."""
         held = self._held
         if not held:
             return True
-        size = self._held_size
         self._held = []
         self._held_size = 0
-        try:
-            n = os.writev(self.fd, held)
-        except BlockingIOError:
-            n = 0
-        except OSError:  # EPIPE: the process closed its stdin or exited
-            self._broken = True
-            return True
-        if n == size:
-            return True
-        for data in held:
-            if n >= len(data):
-                n -= len(data)
-            else:
-                self._pending.append(memoryview(data)[n:])
-                n = 0
-        self._channel.set_receiver(None)  # later data waits in the channel
-        return False
+        return self._write_now(held)
 
     def _take_buffered(self, chunks: list[bytes]) -> None:
         """(Lock held.) What the channel had buffered when the receiver was
@@ -332,20 +314,30 @@ class StdinFeed:
                 self._offer(data)
 
     def _offer(self, data: bytes) -> bool:
-        """(Lock held, nothing pending.) Write ``data``; keep what the pipe
-        did not take and switch to buffering in the channel. True if all went."""
-        view = memoryview(data)
+        """(Lock held, nothing pending.) Write ``data`` (see ``_write_now``).
+        True if all went."""
+        return self._write_now([data])
+
+    def _write_now(self, chunks: list[bytes]) -> bool:
+        """(Lock held, nothing pending.) Write ``chunks`` in one call; keep
+        what the pipe did not take and switch to buffering in the channel.
+        True if all went (or the pipe is broken: nothing more can go)."""
         try:
-            n = os.write(self.fd, view)
+            n = os.writev(self.fd, chunks)
         except BlockingIOError:
             n = 0
         except OSError:  # EPIPE: the process closed its stdin or exited
             self._broken = True
             self._pending.clear()
             return True
-        if n == len(view):
+        if n == sum(map(len, chunks)):
             return True
-        self._pending.append(view[n:])
+        for data in chunks:
+            if n >= len(data):
+                n -= len(data)
+            else:
+                self._pending.append(memoryview(data)[n:])
+                n = 0
         self._channel.set_receiver(None)  # later data waits in the channel
         return False
 
