@@ -12,7 +12,6 @@ wake-up per channel per batch; any other event goes to the transport's
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -99,16 +98,13 @@ class ChannelTable:
             chan = self.new(chanid, kind)
         pump.flush(deadline)
         with self._lock:
-            while not chan.open_settled:
-                if not pump.running:
-                    raise why_down() or SSHException("Unable to open channel.")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._channels.pop(chanid, None)
-                    core.close_channel(chanid)
-                    raise SSHException("Timeout opening channel.")
-                pump.wake_reader()
-                self._cond.wait(remaining)
+            outcome = pump.wait_until(self._cond, lambda: chan.open_settled, deadline)
+            if outcome == "closed":
+                raise why_down() or SSHException("Unable to open channel.")
+            if outcome == "timeout":
+                self._channels.pop(chanid, None)
+                core.close_channel(chanid)
+                raise SSHException("Timeout opening channel.")
             if chan.open_error is not None:
                 raise chan.open_error
             if not chan.active:

@@ -96,14 +96,11 @@ class ClientAuth:
         """(Lock held.) Wait, with a thread reading the socket, until
         ``done()``; ``AuthenticationException`` past ``deadline``, the
         session's error if it ends first."""
-        while not done():
-            if not self._pump.running:
-                raise self._why_down() or SSHException("Authentication failed: transport closed")
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise AuthenticationException("Authentication timeout.")
-            self._pump.wake_reader()
-            self._cond.wait(remaining)
+        outcome = self._pump.wait_until(self._cond, done, deadline)
+        if outcome == "closed":
+            raise self._why_down() or SSHException("Authentication failed: transport closed")
+        if outcome == "timeout":
+            raise AuthenticationException("Authentication timeout.")
 
     def _deadline(self) -> float | None:
         """When a wait for the server's answer that starts now gives up

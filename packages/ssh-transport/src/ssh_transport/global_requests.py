@@ -69,13 +69,8 @@ class GlobalRequests:
         if not wait:
             return None
         with self._lock:
-            while slot[0] is None:
-                if not pump.running:
-                    return None
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
-                pump.wake_reader()
-                self._cond.wait(1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic())))
+            if pump.wait_until(self._cond, lambda: slot[0] is not None, deadline) != "done":
+                return None
         reply = slot[0]
         if not isinstance(reply, ev.GlobalReplyReceived) or not reply.success:
             return None

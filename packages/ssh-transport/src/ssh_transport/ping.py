@@ -62,14 +62,11 @@ class Pinger:
         try:
             pump.flush(deadline)
             with self._lock:
-                while not pings[token]:
-                    if not pump.running:
-                        raise self._why_down() or SSHException("ping: transport closed before the answer")
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        raise SSHException("ping: no answer from the peer within the timeout")
-                    pump.wake_reader()
-                    self._cond.wait(remaining)
+                outcome = pump.wait_until(self._cond, lambda: pings[token], deadline)
+                if outcome == "closed":
+                    raise self._why_down() or SSHException("ping: transport closed before the answer")
+                if outcome == "timeout":
+                    raise SSHException("ping: no answer from the peer within the timeout")
         finally:
             with self._lock:
                 pings.pop(token, None)

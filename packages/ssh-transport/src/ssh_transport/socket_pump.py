@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from ssh_wire import SSHException
 
@@ -42,6 +42,8 @@ from .protocol.core import SSHProtocol
 ProcessEvents = Callable[[bool], "ev.Event | None"]
 #: End the session (an error or None, and whether to flush what is queued).
 ConnectionLost = Callable[[Exception | None, bool], None]
+#: How ``SocketPump.wait_until`` ended.
+WaitOutcome = Literal["done", "closed", "timeout"]
 
 RECV_SIZE = 256 * 1024
 # Receive buffers (see ``_receive``): reads start at SMALL_RECV bytes and grow
@@ -118,7 +120,6 @@ class SocketPump:
         self._poller: Any = None
         self._recv_size = SMALL_RECV  # bytes asked of the socket per read (see SMALL_RECV)
         self._quiet = 0.0  # seconds leading threads polled in vain since input last came
-        self._last_read = 0  # bytes the last read brought (no idle check while reads come full)
         self._bulk_until = 0.0  # read coalescing: a stream is pouring in until then
         # leader/follower
         self._parked = False
@@ -204,8 +205,10 @@ class SocketPump:
                         if not core.closed:
                             if self._bulk_until and time.monotonic() < self._bulk_until:
                                 time.sleep(COALESCE)  # as in lead: one wake-up for several packets
-                            elif self._last_read < BULK_READ and self._holds_buffers(core):
-                                self._release_if_idle(core)  # a stream has ebbed: idle from here?
+                            if self._holds_buffers(core):
+                                # a stream may have ended with this read, big or not:
+                                # never block in recv holding its buffers
+                                self._release_if_idle(core)
                             self._receive(lead=False)
                     except TimeoutError:
                         continue
@@ -262,7 +265,7 @@ class SocketPump:
         size = self._recv_size
         view = core.reader_buffer(size)
         if isinstance(sock, socket.socket) and view is not None:
-            n = self._last_read = sock.recv_into(view)
+            n = sock.recv_into(view)
             self._bulk_until = _coalesce_until(n, size)
             if n == size and size < RECV_SIZE:
                 self._recv_size = RECV_SIZE  # input pours in: read big (see SMALL_RECV)
@@ -328,6 +331,24 @@ class SocketPump:
         if self._parked:
             self._unpark = True
             self._park_cond.notify()
+
+    def wait_until(self, cond: threading.Condition, done: Callable[[], bool], deadline: float | None) -> WaitOutcome:
+        """(``cond``'s lock held.) Wait on ``cond``, with a thread reading the
+        socket, until ``done()``: "done"; "closed" once the session has
+        ended first; "timeout" past ``deadline`` (None waits for ever). The
+        one wait every request that expects an answer from the peer makes;
+        each caller turns the outcome into its own result or error."""
+        while not done():
+            if not self.running:
+                return "closed"
+            remaining = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "timeout"
+            self.wake_reader()
+            cond.wait(remaining)
+        return "done"
 
     def add_follower(self) -> None:
         """(Lock held.) A recv() thread starts waiting for data another thread reads."""

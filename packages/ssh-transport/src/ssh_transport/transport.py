@@ -928,13 +928,11 @@ class Transport(threading.Thread):
         self._flush()
         deadline = time.monotonic() + self.handshake_timeout
         with self._lock:
-            while self._events.kex_count == before:
-                if not self.active:
-                    raise self._saved_exception() or SSHException("Negotiation failed.")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise SSHException("Key renegotiation timed out")
-                self._wait_cond(remaining)
+            outcome = self._pump.wait_until(self._cond, lambda: self._events.kex_count != before, deadline)
+            if outcome == "closed":
+                raise self._saved_exception() or SSHException("Negotiation failed.")
+            if outcome == "timeout":
+                raise SSHException("Key renegotiation timed out")
 
     def send_ignore(self, byte_count: int | None = None) -> None:
         """Send an IGNORE packet of random bytes (10-41 by default), against traffic analysis."""
