@@ -212,7 +212,7 @@ def test_timeout_and_cancellation_mid_transfer(sshd: SSHD) -> None:
             with pytest.raises(asyncio.CancelledError):
                 await run
             assert (await conn.run("echo alive")).stdout == "alive\n"
-            assert not conn._channels or all(ch.closing for ch in conn._channels.values())
+            assert all(ch.closing for ch in conn.open_channels())
 
     arun(main())
 

@@ -202,6 +202,12 @@ class SSHConnection:
             exc = task.exception()
             log.error("aio connection task failed", exc_info=exc)
 
+    def open_channels(self) -> list[SSHChannel]:
+        """The channels this connection still routes data to (opening, open,
+        or closing and not yet closed by the peer): for diagnostics, and to
+        check that nothing was left behind."""
+        return list(self._channels.values())
+
     def forget_channel(self, ch: SSHChannel) -> None:
         """For its channels: ``ch`` is over; stop routing events to it."""
         if self._channels.get(ch.chanid) is ch:
