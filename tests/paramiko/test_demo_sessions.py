@@ -10,6 +10,7 @@ import getpass
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,10 +36,15 @@ class RecordingLoop(SessionLoop):
     def __init__(self) -> None:
         super().__init__()
         self.started: list[Session] = []
+        self.retries = 0
 
     def start(self, session: Session) -> None:
         self.started.append(session)
         super().start(session)
+
+    def retry_soon(self, session: Session) -> None:
+        self.retries += 1
+        super().retry_soon(session)
 
 
 class DemoHarness:
@@ -286,3 +292,20 @@ def test_a_session_the_client_does_not_read_holds_up_no_other(harness: DemoHarne
     assert stuck.recv_ready()
     assert not stuck.exit_status_ready()
     stuck.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="without a pidfd the loop polls for the exit")
+def test_output_held_by_a_shut_window_goes_on_when_the_client_reads_without_polling(
+    harness: DemoHarness,
+) -> None:
+    transport = harness.connect()
+    size = 4 * WINDOW
+    chan = run(transport, f"head -c {size} /dev/zero")
+    # the client reads nothing for a while: the window shuts, the output waits
+    time.sleep(0.5)
+    out, _ = read_all(chan)
+    assert len(out) == size and not out.strip(b"\0")
+    assert chan.recv_exit_status() == 0
+    # the channel's send-ready callback brought the output back, not a timer
+    (loop,) = harness.loops
+    assert loop.retries == 0

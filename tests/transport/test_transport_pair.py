@@ -564,6 +564,65 @@ def test_send_timeout_when_window_is_shut(pair: tuple[Transport, Transport, Serv
         chan.sendall(b"x" * (ct.default_window_size + 10))
 
 
+def test_send_ready_callback_says_when_the_window_grows_and_when_the_channel_closes(
+    session: tuple[Channel, Channel],
+) -> None:
+    chan, schan = session
+    calls: list[str] = []
+    called = threading.Event()
+
+    def ready() -> None:
+        # the thread reading the socket, without the transport lock: a send
+        # that has room must not wait here
+        calls.append(threading.current_thread().name)
+        called.set()
+
+    chan.set_send_ready_callback(ready)
+    window = chan.out_window_size
+    chan.setblocking(False)
+    sent = 0
+    while chan.send_ready():
+        sent += chan.send(b"x" * 65536)
+    assert sent == window and not chan.send_ready()
+    assert not called.is_set()  # nothing came back yet: no call
+    got = 0
+    while got < sent:  # the server reads: its window adjusts reopen ours
+        got += len(schan.recv(sent - got))
+    assert called.wait(10)
+    assert chan.send_ready() and chan.send(b"y") == 1
+    chan.set_send_ready_callback(None)
+    before = len(calls)
+    assert schan.recv(1) == b"y"
+    chan.set_send_ready_callback(ready)
+    called.clear()
+    schan.close()
+    assert called.wait(10)  # closing counts: a loop waiting for room must look again
+    assert chan.send_ready()  # a closed channel never blocks a sender
+    assert len(calls) > before
+
+
+def test_a_failing_send_ready_callback_does_not_end_the_transport(pair: tuple[Transport, Transport, Server]) -> None:
+    ct, st, _ = pair
+    chan, schan = open_session_pair(ct, st)
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise RuntimeError("bug in the callback")
+
+    chan.set_send_ready_callback(broken)
+    schan.close()  # the client's reader thread calls it (and logs its failure)
+    deadline = time.monotonic() + 10
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert calls
+    chan2 = ct.open_session()  # the transport lives on
+    schan2 = st.accept(10)
+    assert schan2 is not None
+    schan2.sendall(b"still here")
+    assert chan2.recv(100) == b"still here"
+
+
 def test_fileno_select(session: tuple[Channel, Channel]) -> None:
     chan, schan = session
     fd = chan.fileno()

@@ -92,6 +92,8 @@ class Channel:
         self._open_error: Exception | None = None
         # set by set_receiver: main-stream data goes straight to it
         self._receiver: Callable[[bytes], object] | None = None
+        # set by set_send_ready_callback: called when the peer's window grows
+        self._send_ready_fn: Callable[[], object] | None = None
         # why the transport dropped this channel before its stream ended
         self._close_error: Exception | None = None
         #: server: what the client asked to run when a forced command
@@ -159,6 +161,12 @@ class Channel:
         """For the driver: the function set by ``set_receiver`` (or None);
         it gets ``b""`` at EOF and close, outside the lock."""
         return self._receiver
+
+    @property
+    def send_ready_callback(self) -> Callable[[], object] | None:
+        """For the driver: the function set by ``set_send_ready_callback``
+        (or None); it is called outside the lock."""
+        return self._send_ready_fn
 
     def deliver(self, data: bytes | memoryview, ext: int) -> Callable[[bytes], object] | None:
         """For the driver (lock held): data from the peer. Returns the
@@ -628,6 +636,17 @@ class Channel:
             return self._pipe.fileno()
 
     # -- writing -----------------------------------------------------------------
+
+    def set_send_ready_callback(self, fn: Callable[[], object] | None) -> None:
+        """Call ``fn()`` whenever the peer's window for this channel grows,
+        and once when the channel closes (None: stop). For an event loop
+        that sends without blocking: when ``send_ready()`` says False, it
+        waits for ``fn`` instead of polling. ``fn`` runs in whichever thread
+        reads the socket, outside the transport lock, at most once per batch
+        of packets read; it must not block (hand the work to your loop).
+        Not in paramiko, whose only answer is to poll ``send_ready``."""
+        with self._lock:
+            self._send_ready_fn = fn
 
     def send_ready(self) -> bool:
         """Whether ``send`` would take at least one byte without blocking."""

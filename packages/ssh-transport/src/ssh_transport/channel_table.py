@@ -132,11 +132,13 @@ class ChannelTable:
         return chans
 
     def notify_closed(self, chans: list[Channel]) -> None:
-        """(Lock not held.) Tell the receivers of closed channels (``b""``)."""
+        """(Lock not held.) Tell the receivers of closed channels (``b""``)
+        and their send-ready callbacks."""
         for chan in chans:
             fn = chan.receiver
             if fn is not None:
                 self._deliver(fn, b"")
+            self._send_ready(chan)
 
     # -- events (the reading thread) -----------------------------------------------
 
@@ -155,6 +157,8 @@ class ChannelTable:
             woken: set[Channel] = set()
             # data for channels with a receiver, delivered once the lock is released
             calls: list[tuple[Callable[[bytes], object], bytes]] = []
+            # send-ready callbacks of channels whose window grew, called likewise
+            grown: dict[int, Callable[[], object]] = {}
             e: ev.Event | None = None
             with lock:
                 try:
@@ -179,6 +183,9 @@ class ChannelTable:
                             chan = channels.get(e.chanid)  # type: ignore[attr-defined]
                             if chan is not None:
                                 woken.add(chan)
+                                ready = chan.send_ready_callback
+                                if ready is not None:
+                                    grown[chan.chanid] = ready
                             continue
                         break
                 finally:
@@ -189,9 +196,25 @@ class ChannelTable:
                             pump.followers_woken(n, lead)
             for fn, data in calls:
                 self._deliver(fn, data)
+            for ready in grown.values():
+                self._call_send_ready(ready)
             if e is None or lead:
                 return e
             self._dispatch(e)
+
+    def _send_ready(self, chan: Channel) -> None:
+        """Call ``chan``'s send-ready callback, if it has one."""
+        fn = chan.send_ready_callback
+        if fn is not None:
+            self._call_send_ready(fn)
+
+    def _call_send_ready(self, fn: Callable[[], object]) -> None:
+        """A send-ready callback (see ``Channel.set_send_ready_callback``);
+        its failure must not end the transport."""
+        try:
+            fn()
+        except Exception:
+            self._pump.logger.exception("channel send-ready callback failed")
 
     def _deliver(self, fn: Callable[[bytes], object], data: bytes) -> None:
         """Give channel data to a receiver (see ``Channel.set_receiver``);
@@ -229,9 +252,8 @@ class ChannelTable:
             chan = self._channels.pop(e.chanid, None)
             if chan is not None:
                 chan.deliver_close()
-        fn = chan.receiver if chan is not None else None
-        if fn is not None:
-            self._deliver(fn, b"")
+        if chan is not None:
+            self.notify_closed([chan])
 
     def on_request_replied(self, e: ev.ChannelRequestReplied) -> None:
         with self._lock:

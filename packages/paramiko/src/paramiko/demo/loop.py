@@ -7,12 +7,14 @@ transport's reader thread, which also writes the client's stdin data into
 the pipes while they take it, and this one). The transport's hooks, which
 run in the reader thread, hand sessions over with ``start``.
 
-Two things are done on a timer rather than on an event, for want of a
-public ``Channel`` call that says when they are due: output held back by a
-shut send window is retried after a wait that grows while the window stays
-shut (``RETRY_FIRST`` .. ``RETRY_MAX``), and a stdin feed that holds bulk
-packets back to write them together is ticked every ``streams.TICK`` while
-data streams in, to write what a pause left held.
+Output held back by a shut send window goes out when the client's window
+grows: the channel's send-ready callback (``Channel.set_send_ready_callback``,
+run by the reader thread) wakes the loop for that session (``wake_for``).
+Two things are done on a timer: a stdin feed that holds bulk packets back to
+write them together is ticked every ``streams.TICK`` while data streams in,
+to write what a pause left held; and where there is no pidfd (not Linux) the
+process's exit is looked for after a wait that grows while it has not
+come (``RETRY_FIRST`` .. ``RETRY_MAX``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ log = logging.getLogger("paramiko.demo")
 
 # how long the loop sleeps when nothing happens, between looks at the transport
 IDLE_TICK = 1.0
-# retries of output held back by a shut window: the first wait, and the cap
+# looks for the exit of a process without a pidfd: the first wait, and the cap
 RETRY_FIRST = 0.0005
 RETRY_MAX = 0.02
 
@@ -104,18 +106,24 @@ class SessionLoop:
         """Have the loop start ``session`` (its process is spawned there)."""
         with self._lock:
             self._incoming.put(session)
-            waker = self._waker
-        if waker is not None:
-            waker.wake()
+            self._wake_locked()
 
     def wake_for(self, session: Session) -> None:
         """(Reactor.) Call ``session.refresh`` in the loop's thread."""
         with self._lock:
             first = not self._refresh
             self._refresh.add(session)
-            waker = self._waker
-        if first and waker is not None:
-            waker.wake()
+            if first:
+                self._wake_locked()
+
+    def _wake_locked(self) -> None:
+        """(Lock held.) Wake the loop's select. Under the lock, because the
+        loop closes the waker under it: a wake from another thread (the
+        reader's) that wrote after the close would write into whatever
+        descriptor took the waker's number meanwhile (another connection's
+        socket)."""
+        if self._waker is not None:
+            self._waker.wake()
 
     @property
     def session_count(self) -> int:
@@ -206,7 +214,7 @@ class SessionLoop:
                     if self._take_new():
                         self._drop_accepted(transport)
                 if self._retry:
-                    self._retry_held(bool(ready))
+                    self._retry_exits(bool(ready))
                 if self._ticking and time.monotonic() >= self._next_tick:
                     self._tick()
                 if (not ready or not transport.is_active()) and not self._drop_accepted(transport):
@@ -241,9 +249,9 @@ class SessionLoop:
                 self._call(session, session.refresh)
         return started
 
-    def _retry_held(self, busy: bool) -> None:
-        """Retry the sessions waiting on a shut window (or on an exit
-        without pidfd); after a wait in vain, wait longer next time."""
+    def _retry_exits(self, busy: bool) -> None:
+        """Look again for the exit of processes without a pidfd; after a
+        wait in vain, wait longer next time."""
         sessions, self._retry = self._retry, set()
         for session in sessions:
             self._call(session, session.retry)
@@ -283,7 +291,7 @@ class SessionLoop:
         self._ticking.clear()
         with self._lock:
             waker, self._waker = self._waker, None
+            if waker is not None:
+                waker.close()
         if self._sel is not None:
             self._sel.close()
-        if waker is not None:
-            waker.close()

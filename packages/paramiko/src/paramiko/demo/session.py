@@ -46,7 +46,8 @@ class Reactor(Protocol):
         """Whether ``fd`` is watched."""
 
     def retry_soon(self, session: Session) -> None:
-        """Call ``session.retry`` after a short wait (the peer's window is shut)."""
+        """Call ``session.retry`` after a short wait (to look for the exit
+        of a process that has no pidfd)."""
 
     def tick_soon(self, session: Session) -> None:
         """Call ``session.tick`` every ``TICK`` seconds while it returns True."""
@@ -123,6 +124,8 @@ class Session:
         self._status: int | None = None
         self._reactor: Reactor | None = None
         self._over = False
+        # output waits for the peer's window (set here, read by the reader thread)
+        self._held = False
 
     # -- starting ---------------------------------------------------------------
 
@@ -144,6 +147,7 @@ class Session:
             reactor.watch(self, fd, False, lambda p=pipe: self._on_output(p))  # type: ignore[misc]
         set_nonblocking(stdin_fd)
         self._feed = StdinFeed(stdin_fd, self.channel, lambda: reactor.wake_for(self))
+        self.channel.set_send_ready_callback(self._on_send_ready)
         assert self._proc is not None
         self._pidfd = _pidfd(self._proc.pid)
         if self._pidfd is not None:
@@ -230,9 +234,17 @@ class Session:
             feed.drain()
             self.refresh()
 
+    def _on_send_ready(self) -> None:
+        """(The thread reading the socket.) The client's window grew or the
+        channel closed: if output waits for it, have the loop send it."""
+        reactor = self._reactor
+        if self._held and reactor is not None:
+            reactor.wake_for(self)
+
     def refresh(self) -> None:
-        """(Loop thread, after ``wake_for``.) Bring the stdin pipe's watch up
-        to date: watched for writing while bytes wait for it, closed once the
+        """(Loop thread, after ``wake_for``.) Send output the window held
+        back once it has room; bring the stdin pipe's watch up to date:
+        watched for writing while bytes wait for it, closed once the
         client's stream ended (or the process stopped taking it)."""
         feed = self._feed
         reactor = self._reactor
@@ -241,6 +253,14 @@ class Session:
         if self.channel.closed:  # the client closed it (not only EOF): stop the pipes
             self._channel_gone()
             return
+        if self._held:
+            self._held = False
+            for pipe in self._outputs:
+                if not pipe.ended and not reactor.watching(pipe.fd):
+                    self._pump(pipe)
+            if self._over:
+                return
+            feed = self._feed
         if feed is None:
             return
         if feed.ticking:
@@ -266,15 +286,12 @@ class Session:
         return feed.ticking if self._feed is not None else False
 
     def retry(self) -> None:
-        """(Loop thread, a while after ``retry_soon``.) Send what a shut window
-        held back, and (without a pidfd) look for the process's exit."""
+        """(Loop thread, a while after ``retry_soon``.) Look for the exit of
+        a process that has no pidfd."""
         if self._over:
             return
         reactor = self._reactor
         assert reactor is not None
-        for pipe in self._outputs:
-            if not pipe.ended and not reactor.watching(pipe.fd):
-                self._pump(pipe)
         if self._status is None and self._pidfd is None and self._proc is not None and self._proc.poll() is not None:
             self._reap()
             self._maybe_finish()
@@ -294,9 +311,13 @@ class Session:
             self._channel_gone()
             return OutputPipe.EOF
         if state == OutputPipe.BLOCKED:
-            # read no more until the window opens (the process then waits on its pipe)
+            # read no more until the window opens (the process then waits on its
+            # pipe); the channel's send-ready callback brings us back. Flag first,
+            # then look again: a window that grew in between is not missed.
             reactor.unwatch(pipe.fd)
-            reactor.retry_soon(self)
+            self._held = True
+            if self.channel.out_window_size > 0 or self.channel.closed:
+                reactor.wake_for(self)
         elif state == OutputPipe.EOF:
             reactor.unwatch(pipe.fd)
             pipe.close()
@@ -367,6 +388,8 @@ class Session:
                     reactor.unwatch(pipe.fd)
                 pipe.close()
             self._master = None  # closed with its OutputPipe
+            self._held = False
+            self.channel.set_send_ready_callback(None)
             if status is not None:
                 try:
                     self.channel.send_exit_status(status)

@@ -51,6 +51,8 @@ class SessionChannel(Protocol):
 
     def set_receiver(self, fn: Callable[[bytes], object] | None) -> list[bytes]: ...
 
+    def set_send_ready_callback(self, fn: Callable[[], object] | None) -> None: ...
+
 
 def set_nonblocking(fd: int) -> None:
     """Reads and writes on ``fd`` return at once instead of waiting."""
