@@ -29,6 +29,14 @@ RECV_SIZE = 256 * 1024
 TICK_INTERVAL = 30.0
 # bytes the socket may have waiting before writers are asked to wait
 WRITE_HIGH_WATER = 4 * 1024 * 1024
+# Read coalescing (as in the threaded driver, socket_pump.py): a read that
+# brought at least BULK_READ bytes and did not fill the buffer took all the
+# socket had while a stream pours in. Reading again at once would take the
+# next packet alone, one event-loop iteration per 32 KiB packet (as sshd
+# sends them); instead reading pauses for COALESCE seconds (the event loop
+# rounds it up to its 1 ms select granularity) so one wake-up takes several.
+BULK_READ = 32 * 1024
+COALESCE = 0.0005
 
 log = logging.getLogger("ssh_transport.aio")
 
@@ -63,6 +71,8 @@ class Pump(asyncio.BufferedProtocol):
         self._write_paused = False
         self._write_waiters: list[asyncio.Future[None]] = []
         self._reading_paused = False
+        self._coalescing = False
+        self._offered = 0  # the size of the buffer the last read was given
         self._processing = False
         self.holds = 0
         self.error: Exception | None = None
@@ -83,8 +93,10 @@ class Pump(asyncio.BufferedProtocol):
         view = self.core.reader_buffer(RECV_SIZE)
         if view is None:
             self._via_core = False
+            self._offered = len(self._scratch)
             return self._scratch
         self._via_core = True
+        self._offered = len(view)
         return view
 
     def buffer_updated(self, nbytes: int) -> None:
@@ -98,6 +110,24 @@ class Pump(asyncio.BufferedProtocol):
             self.abort(exc)
             return
         self.process()
+        if BULK_READ <= nbytes < self._offered:
+            self._coalesce()
+
+    def _coalesce(self) -> None:
+        """Pause reading for ``COALESCE`` (see there), unless reading is
+        paused already (a decision is pending) or the connection is over."""
+        transport = self.transport
+        if transport is None or self.closed or self._coalescing or self._reading_paused:
+            return
+        self._coalescing = True
+        transport.pause_reading()
+        self.loop.call_later(COALESCE, self._end_coalescing)
+
+    def _end_coalescing(self) -> None:
+        self._coalescing = False
+        transport = self.transport
+        if transport is not None and not self.closed and not self._reading_paused:
+            transport.resume_reading()
 
     def eof_received(self) -> bool:
         try:
