@@ -24,7 +24,14 @@ from ssh_wire import DISCONNECT_BY_APPLICATION, SSHException
 from ..protocol import events as ev
 from ..protocol.core import SSHProtocol
 
+# Receive buffers (as in the threaded driver): reads start at SMALL_RECV
+# bytes and grow to RECV_SIZE once a read fills what it was given (input
+# pours in); after IDLE_RELEASE seconds without input, with no partial packet
+# buffered, the big buffer is given back and reads start small again. An
+# idle connection so keeps the reader's 64 KiB buffer, not ~300 KiB.
+SMALL_RECV = 16 * 1024
 RECV_SIZE = 256 * 1024
+IDLE_RELEASE = 0.5
 # how often the core is told the time (it rekeys after ``rekey_interval``)
 TICK_INTERVAL = 30.0
 # bytes the socket may have waiting before writers are asked to wait
@@ -73,6 +80,9 @@ class Pump(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._coalescing = False
         self._offered = 0  # the size of the buffer the last read was given
+        self._recv_size = SMALL_RECV
+        self._last_read = 0.0
+        self._idle_check: asyncio.TimerHandle | None = None
         self._processing = False
         self.holds = 0
         self.error: Exception | None = None
@@ -90,7 +100,7 @@ class Pump(asyncio.BufferedProtocol):
         self._tick = self.loop.call_later(TICK_INTERVAL, self._on_tick)
 
     def get_buffer(self, sizehint: int) -> Any:
-        view = self.core.reader_buffer(RECV_SIZE)
+        view = self.core.reader_buffer(self._recv_size)
         if view is None:
             self._via_core = False
             self._offered = len(self._scratch)
@@ -101,6 +111,9 @@ class Pump(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         core = self.core
+        if nbytes == self._offered and self._recv_size < RECV_SIZE and self._via_core:
+            self._grow()
+        self._last_read = self.loop.time()
         try:
             if self._via_core:
                 core.commit_received(nbytes)
@@ -112,6 +125,26 @@ class Pump(asyncio.BufferedProtocol):
         self.process()
         if BULK_READ <= nbytes < self._offered:
             self._coalesce()
+
+    def _grow(self) -> None:
+        """Input pours in: read big, and look for idleness now and then."""
+        self._recv_size = RECV_SIZE
+        if self._idle_check is None:
+            self._idle_check = self.loop.call_later(IDLE_RELEASE, self._release_if_idle)
+
+    def _release_if_idle(self) -> None:
+        """No input for ``IDLE_RELEASE``: give the big receive buffer back
+        (unless a partial packet waits in it) and read small again."""
+        self._idle_check = None
+        if self.closed:
+            return
+        quiet = self.loop.time() - self._last_read
+        if quiet < IDLE_RELEASE:
+            self._idle_check = self.loop.call_later(IDLE_RELEASE - quiet, self._release_if_idle)
+        elif self.core.shrink_reader_buffer():
+            self._recv_size = SMALL_RECV  # the next stream grows it again
+        else:  # a partial packet waits in it: look again later
+            self._idle_check = self.loop.call_later(IDLE_RELEASE, self._release_if_idle)
 
     def _coalesce(self) -> None:
         """Pause reading for ``COALESCE`` (see there), unless reading is
@@ -144,6 +177,9 @@ class Pump(asyncio.BufferedProtocol):
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+            self._idle_check = None
         self._wake_writers()
         self._lost(self.error or exc)
 

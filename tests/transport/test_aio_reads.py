@@ -1,7 +1,8 @@
-"""The asyncio pump's read coalescing (ssh_transport/aio/_pump.py): after a
-bulk read that emptied the socket, reading pauses for ``COALESCE`` so the
+"""The asyncio pump's reads (ssh_transport/aio/_pump.py). Coalescing: after
+a bulk read that emptied the socket, reading pauses for ``COALESCE`` so the
 next wake-up takes several packets; a full read, a small read, or a pause
-for a pending decision are left alone. Driven with a stand-in core and
+for a pending decision are left alone. Sizing: reads start small, grow when
+one fills its buffer, and the big buffer is given back once input stops. Driven with a stand-in core and
 transport, so what is checked is the pump's own decision; the end-to-end
 data path is in test_aio_pair.py and the interop tests. Waits are bounds."""
 
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from ssh_transport.aio._pump import BULK_READ, COALESCE, Pump
+from ssh_transport.aio import _pump
+from ssh_transport.aio._pump import BULK_READ, COALESCE, RECV_SIZE, SMALL_RECV, Pump
 from support.aio_run import arun
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,6 +28,8 @@ class StandInCore:
 
     def __init__(self) -> None:
         self.committed = 0
+        self.shrinks = 0
+        self.partial_packet = False
 
     def start(self) -> None:
         pass
@@ -35,6 +39,12 @@ class StandInCore:
 
     def commit_received(self, n: int) -> None:
         self.committed += n
+
+    def shrink_reader_buffer(self) -> bool:
+        if self.partial_packet:
+            return False
+        self.shrinks += 1
+        return True
 
     def next_event(self) -> None:
         return None
@@ -75,18 +85,23 @@ class StandInTransport(asyncio.Transport):
         pass
 
 
-def _pump_on_stand_ins() -> tuple[Pump, StandInCore, StandInTransport]:
-    core = StandInCore()
-    pump = Pump(core, lambda e: None, lambda exc: None)  # type: ignore[arg-type]
-    transport = StandInTransport()
-    pump.connection_made(transport)
-    return pump, core, transport
-
-
 def _read(pump: Pump, nbytes: int | None = None) -> None:
     """One read as asyncio's transport does it: a buffer, then how much came."""
     view = pump.get_buffer(-1)
     pump.buffer_updated(len(view) if nbytes is None else nbytes)
+
+
+def _pump_on_stand_ins() -> tuple[Pump, StandInCore, StandInTransport]:
+    """A pump whose reads have grown big: the first read filled its small
+    buffer, as the start of a stream does."""
+    core = StandInCore()
+    pump = Pump(core, lambda e: None, lambda exc: None)  # type: ignore[arg-type]
+    transport = StandInTransport()
+    pump.connection_made(transport)
+    _read(pump)
+    assert transport.reading and transport.pauses == 0
+    core.committed = 0
+    return pump, core, transport
 
 
 async def _until(predicate: Any, bound: float = 5.0) -> bool:
@@ -138,6 +153,33 @@ def test_coalescing_never_resumes_a_read_paused_for_a_decision() -> None:
         assert not transport.reading  # the coalescing timer left it paused
         pump.release()
         assert transport.reading
+        pump.connection_lost(None)
+
+    arun(main())
+
+
+def test_reads_grow_for_a_stream_and_the_big_buffer_goes_back_once_it_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_pump, "IDLE_RELEASE", 0.05)
+
+    async def main() -> None:
+        core = StandInCore()
+        pump = Pump(core, lambda e: None, lambda exc: None)  # type: ignore[arg-type]
+        pump.connection_made(StandInTransport())
+        assert len(pump.get_buffer(-1)) == SMALL_RECV  # an idle connection reads small
+        pump.buffer_updated(100)
+        assert len(pump.get_buffer(-1)) == SMALL_RECV
+        pump.buffer_updated(SMALL_RECV)  # filled: input pours in
+        assert len(pump.get_buffer(-1)) == RECV_SIZE
+        pump.buffer_updated(RECV_SIZE)
+        core.partial_packet = True  # the stream stops inside a packet: the buffer stays
+        await asyncio.sleep(0.2)
+        assert core.shrinks == 0 and len(pump.get_buffer(-1)) == RECV_SIZE
+        core.partial_packet = False  # the rest came; then nothing more
+        pump.buffer_updated(1000)
+        assert await _until(lambda: core.shrinks == 1)
+        assert len(pump.get_buffer(-1)) == SMALL_RECV
         pump.connection_lost(None)
 
     arun(main())
